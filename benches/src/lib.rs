@@ -1,0 +1,1 @@
+//! Benchmarks: criterion benches and the side-by-side comparison binaries.

@@ -1,0 +1,1 @@
+//! hotspot-client: see DESIGN.md section 7.

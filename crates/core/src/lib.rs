@@ -1,0 +1,1 @@
+//! hotspot-core: see DESIGN.md section 7.

@@ -1,0 +1,1 @@
+//! hotspot-credentials: see DESIGN.md section 7.

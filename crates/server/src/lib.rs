@@ -1,0 +1,1 @@
+//! hotspot-server: see DESIGN.md section 7.

@@ -1,0 +1,1 @@
+//! hotspot-vdaf: see DESIGN.md section 7.

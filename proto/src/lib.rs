@@ -1,0 +1,1 @@
+//! hotspot-proto: the gRPC wire format (package hotspot.v1).
