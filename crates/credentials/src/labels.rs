@@ -43,6 +43,12 @@ pub const ARC_GENERATOR_H: &[u8] = b"generatorH";
 pub const ARC_REQUEST_CONTEXT: &[u8] = b"requestContext";
 /// ARC draft section 4.3: info string of the tag generator `T = HashToGroup(ctx, info)`.
 pub const ARC_TAG: &[u8] = b"Tag";
+/// Domain string of the 8-byte presentation-context digest carried in presentations.
+pub const ARC_CONTEXT_DIGEST: &[u8] = b"HOTSPOT-ARCV1 presentation context";
+/// Request context (credential kind) of crowding credentials: one per enrolled device and day.
+pub const REQUEST_CONTEXT_CROWDING: &[u8] = b"hotspot crowding credential v1";
+/// Request context (credential kind) of outbreak credentials: one per diagnosis code.
+pub const REQUEST_CONTEXT_OUTBREAK: &[u8] = b"hotspot outbreak credential v1";
 /// Domain string of key ids: `KeyId = SHA-512(KEY_ID || public key)[..8]`.
 pub const ARC_KEY_ID: &[u8] = b"HOTSPOT-ARCV1 key id";
 /// Domain string of daily keys derived from an operator's master seed.

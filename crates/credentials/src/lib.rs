@@ -3,5 +3,10 @@
 
 pub mod encoding;
 pub mod h2c;
+pub mod issuance;
+pub mod keys;
 pub mod labels;
 pub mod oprf;
+pub mod presentation;
+mod randomness;
+mod sigma;
