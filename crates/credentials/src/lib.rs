@@ -10,3 +10,4 @@ pub mod oprf;
 pub mod presentation;
 mod randomness;
 mod sigma;
+pub mod signature;
