@@ -104,9 +104,14 @@ pub enum CredentialError {
 }
 
 /// The context a presentation is bound to: a task and one of its windows.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Building one costs a hash to the group (the tag generator `T`); a verifier that checks
+/// many uploads for one window can build it once and reuse it.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PresentationContext {
     encoded: Vec<u8>,
+    digest: [u8; 8],
+    generator_t: RistrettoPoint,
 }
 
 impl PresentationContext {
@@ -117,35 +122,34 @@ impl PresentationContext {
         encoded.push(len);
         encoded.extend_from_slice(task_id);
         encoded.extend_from_slice(&window.to_be_bytes());
-        Ok(Self { encoded })
-    }
 
-    /// `len(task_id) (1 byte) || task_id || window (8 bytes, big-endian)`.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// The 8-byte digest a presentation carries, so a mismatch is reported as such.
-    fn digest(&self) -> [u8; 8] {
+        // The 8-byte digest a presentation carries, so a mismatch is reported as such.
         let hash = Sha512::new()
             .chain_update(labels::ARC_CONTEXT_DIGEST)
-            .chain_update(&self.encoded)
+            .chain_update(&encoded)
             .finalize();
-        let mut out = [0u8; 8];
-        out.copy_from_slice(&hash[..8]);
-        out
-    }
+        let mut digest = [0u8; 8];
+        digest.copy_from_slice(&hash[..8]);
 
-    /// `T = HashToGroup(context, "Tag")`.
-    fn tag_generator(&self) -> RistrettoPoint {
-        h2c::hash_to_group(
-            &[&self.encoded],
+        // T = HashToGroup(context, "Tag").
+        let generator_t = h2c::hash_to_group(
+            &[&encoded],
             &[
                 labels::ARC_HASH_TO_GROUP,
                 labels::ARC_CONTEXT,
                 labels::ARC_TAG,
             ],
-        )
+        );
+        Ok(Self {
+            encoded,
+            digest,
+            generator_t,
+        })
+    }
+
+    /// `len(task_id) (1 byte) || task_id || window (8 bytes, big-endian)`.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.encoded
     }
 }
 
@@ -416,7 +420,7 @@ impl Credential {
         let m1_commit = self.m1 * u + z * generators.h;
 
         // The tag (m1 + nonce)^-1 * T, and V = z*X1 - r*G.
-        let generator_t = context.tag_generator();
+        let generator_t = context.generator_t;
         let tag = (self.m1 + Scalar::from(nonce)).invert() * generator_t;
         let v = z * self.key.x1 - r * generators.g;
 
@@ -430,7 +434,7 @@ impl Credential {
 
         let mut presentation = Presentation {
             key_id: self.key.key_id(),
-            context_digest: context.digest(),
+            context_digest: context.digest,
             limit,
             u: encoded(u),
             u_prime_commit: encoded(u_prime_commit),
@@ -593,7 +597,7 @@ pub fn verify(
             expected: key.key_id(),
         });
     }
-    if presentation.context_digest != context.digest() {
+    if presentation.context_digest != context.digest {
         return Err(CredentialError::WrongContext);
     }
     if presentation.limit != limit {
@@ -617,7 +621,7 @@ pub fn verify(
         m1_commit: presentation.m1_commit.0,
         v,
         tag: presentation.tag.0,
-        generator_t: context.tag_generator(),
+        generator_t: context.generator_t,
         bits: presentation.bits.iter().map(|(point, _)| *point).collect(),
     };
     let relation = presentation_relation(key.public(), Some(&key.table), &bases(limit), &statement);

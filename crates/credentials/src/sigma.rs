@@ -228,13 +228,16 @@ impl<'a> Relation<'a> {
         self.bind_shape(transcript);
         let challenge = self.challenge(transcript, &proof.commitments);
 
-        // Fold equation e with weight rho_e: sum_t c_t s_t Q_t - c P_e - A_e.
+        // Fold equation e with a 128-bit weight rho_e drawn after the challenge:
+        // sum_e rho_e * (sum_t c_t s_t Q_t - c P_e - A_e) must be the identity.
+        let mut weight_bytes = vec![0u8; 16 * self.equations.len()];
+        transcript.challenge_bytes(labels::BATCH_WEIGHT, &mut weight_bytes);
         let mut point_coefficients = vec![Scalar::ZERO; self.points.len()];
         let mut commitment_coefficients = Vec::with_capacity(self.equations.len());
-        let mut wide = [0u8; 64];
-        for equation in &self.equations {
-            transcript.challenge_bytes(labels::BATCH_WEIGHT, &mut wide);
-            let weight = Scalar::from_bytes_mod_order_wide(&wide);
+        for (equation, bytes) in self.equations.iter().zip(weight_bytes.chunks_exact(16)) {
+            let mut wide = [0u8; 32];
+            wide[..16].copy_from_slice(bytes);
+            let weight = Scalar::from_bytes_mod_order(wide);
             for term in &equation.terms {
                 point_coefficients[term.point] +=
                     weight * term.coefficient * proof.responses[term.var];
