@@ -315,8 +315,8 @@ impl KeySet {
         let mut set = Self::new();
         for day in days.start().0..=days.end().0 {
             let key = IssuerKey::derive_daily(master, Day(day));
-            // Unwrap safety: the days are distinct and a key id collision between derived
-            // keys would be a 2^-64 event; drop such a key rather than panic.
+            // The days are distinct, so insertion fails only on a key id collision between
+            // two derived keys (probability about 2^-64); such a key is dropped, not fatal.
             let _ = set.insert(Day(day), key);
         }
         set
