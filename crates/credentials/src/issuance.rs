@@ -18,11 +18,13 @@
 //! The credential `(m1, U, UPrime)` is an algebraic MAC (MAC_GGM of the KVAC paper) on
 //! `(m1, m2)` under the issuer's key; `m1` never leaves the client in the clear.
 
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::MultiscalarMul;
 use merlin::Transcript;
 use rand_core::CryptoRng;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::encoding::{EncodingError, POINT_LEN, Reader};
 use crate::keys::{IssuerKey, IssuerPublicKey, KeyId, generators};
@@ -163,7 +165,10 @@ impl CredentialRequest {
         let mut expander = Expander::new(seed, labels::PURPOSE_REQUEST);
         let (m1, r1) = (expander.nonzero_scalar(), expander.nonzero_scalar());
         let generators = generators();
-        let m1_enc = encoded(m1 * generators.g + r1 * generators.h);
+        let m1_enc = encoded(RistrettoPoint::multiscalar_mul(
+            [m1, r1],
+            [generators.g, generators.h],
+        ));
 
         // Proof of knowledge of (m1, r1), bound to the key, the context and m1Enc.
         let mut transcript = issuance_transcript(labels::KIND_REQUEST, key, request_context);
@@ -390,14 +395,15 @@ pub fn issue_with_randomness(
     let secret = &key.secret;
     let m2 = request_attribute(request_context);
     let mut expander = Expander::new(seed, labels::PURPOSE_RESPONSE);
-    let b = expander.nonzero_scalar();
+    let b = Zeroizing::new(expander.nonzero_scalar());
     let generators = generators();
-    let u = b * generators.g;
-    let enc_u_prime = b * (key.public.x0 + secret.x1 * request.m1_enc.0) + (secret.x2 * m2) * u;
-    let h_aux = b * generators.h;
+    let u = RISTRETTO_BASEPOINT_TABLE * &*b;
+    let x2_m2 = Zeroizing::new(secret.x2 * m2);
+    let enc_u_prime = *b * (key.public.x0 + secret.x1 * request.m1_enc.0) + *x2_m2 * u;
+    let h_aux = *b * generators.h;
     let (u, enc_u_prime, h_aux) = (encoded(u), encoded(enc_u_prime), encoded(h_aux));
     let x0_aux = encoded(secret.x0_blinding * h_aux.0);
-    let x1_aux = encoded(b * key.public.x1);
+    let x1_aux = encoded(*b * key.public.x1);
 
     // 3. Proof that the response used the published key.
     let statement = ResponseStatement {
@@ -415,16 +421,16 @@ pub fn issue_with_randomness(
         &request.m1_enc.1,
         [&u, &enc_u_prime, &x0_aux, &x1_aux, &h_aux],
     );
-    let witness = [
+    let witness = Zeroizing::new([
         secret.x0,
         secret.x1,
         secret.x2,
         secret.x0_blinding,
-        b,
-        b * secret.x1,
-    ];
+        *b,
+        *b * secret.x1,
+    ]);
     let relation = response_relation(key.public(), &statement);
-    let proof = relation.prove(&witness, &mut transcript, &expander.bytes());
+    let proof = relation.prove(&witness[..], &mut transcript, &expander.bytes());
     Ok(CredentialResponse {
         key_id: key.key_id(),
         u,

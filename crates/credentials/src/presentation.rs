@@ -409,10 +409,11 @@ impl Credential {
         let generators = generators();
         let mut expander = Expander::new(seed, labels::PURPOSE_PRESENTATION);
         let (a, r, z) = (
-            expander.nonzero_scalar(),
-            expander.nonzero_scalar(),
-            expander.nonzero_scalar(),
+            Zeroizing::new(expander.nonzero_scalar()),
+            Zeroizing::new(expander.nonzero_scalar()),
+            Zeroizing::new(expander.nonzero_scalar()),
         );
+        let (a, r, z) = (&*a, &*r, &*z);
 
         // Re-randomise the credential and commit to m1: U~, UPrimeCommit, m1Commit.
         let u = a * self.u;
@@ -421,7 +422,8 @@ impl Credential {
 
         // The tag (m1 + nonce)^-1 * T, and V = z*X1 - r*G.
         let generator_t = context.generator_t;
-        let tag = (self.m1 + Scalar::from(nonce)).invert() * generator_t;
+        let exponent = Zeroizing::new((self.m1 + Scalar::from(nonce)).invert());
+        let tag = *exponent * generator_t;
         let v = z * self.key.x1 - r * generators.g;
 
         // Bit commitments D_i = b_i*G + s_i*H of the nonce's decomposition.
@@ -454,7 +456,7 @@ impl Credential {
             bits: commitments,
         };
         let relation = presentation_relation(&self.key, None, &bases, &statement);
-        let mut witness = Zeroizing::new(vec![self.m1, z, -r]);
+        let mut witness = Zeroizing::new(vec![self.m1, *z, -r]);
         witness.extend(bits.iter());
         witness.extend(blindings.iter());
         witness.extend(
@@ -610,8 +612,9 @@ pub fn verify(
     // 2. V = (x0 + x2*m2)*U + x1*m1Commit - UPrimeCommit, in constant time (secret scalars).
     let secret = &key.secret;
     let m2 = request_attribute(request_context);
+    let scalars = Zeroizing::new([secret.x0 + secret.x2 * m2, secret.x1]);
     let v = RistrettoPoint::multiscalar_mul(
-        [secret.x0 + secret.x2 * m2, secret.x1],
+        scalars.iter(),
         [presentation.u.0, presentation.m1_commit.0],
     ) - presentation.u_prime_commit.0;
 
