@@ -100,6 +100,11 @@ impl Day {
     pub fn minus(self, days: u32) -> Self {
         Day(self.0.saturating_sub(days))
     }
+
+    /// The day `days` after this one (saturating at the last representable day).
+    pub fn plus(self, days: u32) -> Self {
+        Day(self.0.saturating_add(days))
+    }
 }
 
 /// Identifies an issuer key: the first 8 bytes of `SHA-512(ARC_KEY_ID || public key)`.
@@ -459,5 +464,7 @@ mod tests {
     fn day_of_unix_time() {
         assert_eq!(Day::from_unix_seconds(86_399), Day(0));
         assert_eq!(Day::from_unix_seconds(86_400), Day(1));
+        assert_eq!(Day(3).minus(5), Day(0));
+        assert_eq!(Day(3).plus(14), Day(17));
     }
 }

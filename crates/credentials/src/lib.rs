@@ -81,6 +81,7 @@ pub use issuance::{
     issue_with_randomness,
 };
 pub use keys::{Day, IssuerKey, IssuerPublicKey, KeyError, KeyId, KeySet};
+pub use labels::{REQUEST_CONTEXT_CROWDING, REQUEST_CONTEXT_OUTBREAK};
 pub use presentation::{
     Credential, CredentialError, Presentation, PresentationContext, Tag, verify,
 };
