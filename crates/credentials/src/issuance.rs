@@ -21,7 +21,6 @@
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::MultiscalarMul;
 use merlin::Transcript;
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -165,10 +164,7 @@ impl CredentialRequest {
         let mut expander = Expander::new(seed, labels::PURPOSE_REQUEST);
         let (m1, r1) = (expander.nonzero_scalar(), expander.nonzero_scalar());
         let generators = generators();
-        let m1_enc = encoded(RistrettoPoint::multiscalar_mul(
-            [m1, r1],
-            [generators.g, generators.h],
-        ));
+        let m1_enc = encoded(RISTRETTO_BASEPOINT_TABLE * &m1 + &generators.h_table * &r1);
 
         // Proof of knowledge of (m1, r1), bound to the key, the context and m1Enc.
         let mut transcript = issuance_transcript(labels::KIND_REQUEST, key, request_context);
@@ -400,7 +396,7 @@ pub fn issue_with_randomness(
     let u = RISTRETTO_BASEPOINT_TABLE * &*b;
     let x2_m2 = Zeroizing::new(secret.x2 * m2);
     let enc_u_prime = *b * (key.public.x0 + secret.x1 * request.m1_enc.0) + *x2_m2 * u;
-    let h_aux = *b * generators.h;
+    let h_aux = &generators.h_table * &*b;
     let (u, enc_u_prime, h_aux) = (encoded(u), encoded(enc_u_prime), encoded(h_aux));
     let x0_aux = encoded(secret.x0_blinding * h_aux.0);
     let x1_aux = encoded(*b * key.public.x1);

@@ -24,7 +24,9 @@ use std::ops::RangeInclusive;
 use std::sync::{Arc, OnceLock};
 
 use curve25519_dalek::constants::{RISTRETTO_BASEPOINT_POINT, RISTRETTO_BASEPOINT_TABLE};
-use curve25519_dalek::ristretto::{RistrettoPoint, VartimeRistrettoPrecomputation};
+use curve25519_dalek::ristretto::{
+    RistrettoBasepointTable, RistrettoPoint, VartimeRistrettoPrecomputation,
+};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::VartimePrecomputedMultiscalarMul;
 use rand_core::CryptoRng;
@@ -63,6 +65,8 @@ pub(crate) struct Generators {
     pub(crate) h: RistrettoPoint,
     /// Variable-time table of `[G, H]`.
     pub(crate) table: VartimeRistrettoPrecomputation,
+    /// Constant-time fixed-base table of `H` (the one of `G` is dalek's).
+    pub(crate) h_table: RistrettoBasepointTable,
 }
 
 /// The crate's generators, computed once.
@@ -82,6 +86,7 @@ pub(crate) fn generators() -> &'static Generators {
             g,
             h,
             table: VartimeRistrettoPrecomputation::new([g, h]),
+            h_table: RistrettoBasepointTable::create(&h),
         }
     })
 }
@@ -248,9 +253,9 @@ impl IssuerKey {
 
     fn from_scalars(secret: SecretScalars) -> Self {
         let generators = generators();
-        let x0 = RISTRETTO_BASEPOINT_TABLE * &secret.x0 + secret.x0_blinding * generators.h;
-        let public =
-            IssuerPublicKey::from_points(x0, secret.x1 * generators.h, secret.x2 * generators.h);
+        let h = &generators.h_table;
+        let x0 = RISTRETTO_BASEPOINT_TABLE * &secret.x0 + h * &secret.x0_blinding;
+        let public = IssuerPublicKey::from_points(x0, h * &secret.x1, h * &secret.x2);
         let table = VartimeRistrettoPrecomputation::new([generators.g, generators.h, public.x1]);
         Self {
             secret,

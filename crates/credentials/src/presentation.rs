@@ -27,6 +27,7 @@
 //! and the nonce itself is hidden. The differences from the draft are listed in
 //! `docs/credentials.md`.
 
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::MultiscalarMul;
@@ -417,21 +418,22 @@ impl Credential {
 
         // Re-randomise the credential and commit to m1: U~, UPrimeCommit, m1Commit.
         let u = a * self.u;
-        let u_prime_commit = a * self.u_prime + r * generators.g;
-        let m1_commit = self.m1 * u + z * generators.h;
+        let g_table = RISTRETTO_BASEPOINT_TABLE;
+        let u_prime_commit = a * self.u_prime + g_table * r;
+        let m1_commit = self.m1 * u + &generators.h_table * z;
 
         // The tag (m1 + nonce)^-1 * T, and V = z*X1 - r*G.
         let generator_t = context.generator_t;
         let exponent = Zeroizing::new((self.m1 + Scalar::from(nonce)).invert());
         let tag = *exponent * generator_t;
-        let v = z * self.key.x1 - r * generators.g;
+        let v = z * self.key.x1 - g_table * r;
 
         // Bit commitments D_i = b_i*G + s_i*H of the nonce's decomposition.
         let bases = bases(limit);
         let blindings: Zeroizing<Vec<Scalar>> =
             Zeroizing::new(bases.iter().map(|_| expander.scalar()).collect());
         let commitments: Vec<RistrettoPoint> = (bits.iter().zip(blindings.iter()))
-            .map(|(b, s)| RistrettoPoint::multiscalar_mul([b, s], [generators.g, generators.h]))
+            .map(|(b, s)| g_table * b + &generators.h_table * s)
             .collect();
 
         let mut presentation = Presentation {

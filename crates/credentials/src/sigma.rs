@@ -24,16 +24,18 @@
 //! randomness is weak (the nonces still depend on the witness and statement) and if it
 //! repeats (two statements never share nonces).
 
+use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::ristretto::VartimeRistrettoPrecomputation;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{
-    IsIdentity, MultiscalarMul, VartimeMultiscalarMul, VartimePrecomputedMultiscalarMul,
+    Identity, IsIdentity, MultiscalarMul, VartimeMultiscalarMul, VartimePrecomputedMultiscalarMul,
 };
 use merlin::Transcript;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::encoding::{EncodingError, POINT_LEN, Reader, SCALAR_LEN};
+use crate::keys::generators;
 use crate::labels;
 
 /// A proof that failed to verify.
@@ -68,6 +70,9 @@ struct Equation {
 /// precomputed table, which the verifier uses for its multiscalar multiplication.
 pub(crate) struct Relation<'a> {
     table: Option<&'a VartimeRistrettoPrecomputation>,
+    /// Whether points 0 and 1 are the generators `G` and `H`, whose constant-time
+    /// fixed-base tables the prover then uses for its commitments.
+    over_generators: bool,
     points: Vec<RistrettoPoint>,
     equations: Vec<Equation>,
     scalars: usize,
@@ -91,8 +96,13 @@ impl<'a> Relation<'a> {
         if let Some(table) = table {
             debug_assert_eq!(table.len(), static_points.len());
         }
+        let generators = generators();
+        let over_generators = static_points.len() >= 2
+            && static_points[0] == generators.g
+            && static_points[1] == generators.h;
         Self {
             table,
+            over_generators,
             points: static_points.to_vec(),
             equations: Vec::new(),
             scalars,
@@ -157,9 +167,7 @@ impl<'a> Relation<'a> {
         let nonces = self.derive_nonces(witness, transcript, randomness);
         let commitments: Vec<_> = (self.equations.iter())
             .map(|equation| {
-                let scalars = equation.terms.iter().map(|t| t.coefficient * nonces[t.var]);
-                let points = equation.terms.iter().map(|t| self.points[t.point]);
-                let point = RistrettoPoint::multiscalar_mul(scalars, points);
+                let point = self.commit(equation, &nonces);
                 (point, point.compress().to_bytes())
             })
             .collect();
@@ -177,6 +185,32 @@ impl<'a> Relation<'a> {
             commitments,
             responses,
         }
+    }
+
+    /// `A_e = sum_t c_t * k_(v_t) * Q_t` in constant time: terms on one point are merged, the
+    /// generators go through their fixed-base tables, the rest through one multiscalar
+    /// multiplication.
+    fn commit(&self, equation: &Equation, nonces: &[Scalar]) -> RistrettoPoint {
+        let mut merged: Zeroizing<Vec<(usize, Scalar)>> = Zeroizing::new(Vec::new());
+        for term in &equation.terms {
+            let scalar = term.coefficient * nonces[term.var];
+            match merged.iter_mut().find(|(point, _)| *point == term.point) {
+                Some((_, sum)) => *sum += scalar,
+                None => merged.push((term.point, scalar)),
+            }
+        }
+        let generators = generators();
+        let mut fixed = RistrettoPoint::identity();
+        let mut dynamic = Vec::with_capacity(merged.len());
+        for (point, scalar) in merged.iter() {
+            match (self.over_generators, *point) {
+                (true, 0) => fixed += RISTRETTO_BASEPOINT_TABLE * scalar,
+                (true, 1) => fixed += &generators.h_table * scalar,
+                _ => dynamic.push((*scalar, self.points[*point])),
+            }
+        }
+        let scalars = Zeroizing::new(dynamic.iter().map(|(s, _)| *s).collect::<Vec<_>>());
+        fixed + RistrettoPoint::multiscalar_mul(scalars.iter(), dynamic.iter().map(|(_, p)| p))
     }
 
     /// Draws one nonce per variable from a clone of the transcript keyed by the witness.
