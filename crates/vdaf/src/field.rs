@@ -137,6 +137,8 @@ impl FieldElement for Field64 {
 
 impl Add for Field64 {
     type Output = Self;
+    // Carries and borrows become masks (`&`) so the arithmetic is branch-free.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     #[inline(always)]
     fn add(self, rhs: Self) -> Self {
         let (s, carry) = self.0.overflowing_add(rhs.0);
@@ -149,6 +151,8 @@ impl Add for Field64 {
 
 impl Sub for Field64 {
     type Output = Self;
+    // Carries and borrows become masks (`&`) so the arithmetic is branch-free.
+    #[allow(clippy::suspicious_arithmetic_impl)]
     #[inline(always)]
     fn sub(self, rhs: Self) -> Self {
         let (d, borrow) = self.0.overflowing_sub(rhs.0);
@@ -464,7 +468,7 @@ pub fn encode_vec<F: FieldElement>(elems: &[F], out: &mut Vec<u8>) {
 /// Decodes exactly `bytes.len() / ENCODED_SIZE` canonical elements (the draft's `decode_vec`);
 /// `None` on a length that is not a multiple or a non-canonical element.
 pub fn decode_vec<F: FieldElement>(bytes: &[u8]) -> Option<Vec<F>> {
-    if bytes.len() % F::ENCODED_SIZE != 0 {
+    if !bytes.len().is_multiple_of(F::ENCODED_SIZE) {
         return None;
     }
     bytes

@@ -201,7 +201,7 @@ impl AggregationParam {
         }
         let n = Self::prefix_len(level);
         let body = &bytes[6..];
-        if body.len() / n != count || body.len() % n != 0 {
+        if body.len() / n != count || !body.len().is_multiple_of(n) {
             return Err(VdafError::decode(
                 WHAT,
                 "length does not match the prefix count",
