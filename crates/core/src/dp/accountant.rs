@@ -263,6 +263,16 @@ impl Accountant {
     /// Charges a release of cost `rho` to the batch of `window` and to its day, or refuses it
     /// (recording nothing) if either budget would be exceeded.
     pub fn charge(&mut self, window: u64, rho: f64) -> Result<(), DpError> {
+        self.check(window, rho)?;
+        *self.batches.entry(window).or_default() += rho;
+        let day = self.day_of(window);
+        *self.days.entry(day).or_default() += rho;
+        Ok(())
+    }
+
+    /// Whether a release of cost `rho` on the batch of `window` would be accepted, recording
+    /// nothing.
+    pub fn check(&self, window: u64, rho: f64) -> Result<(), DpError> {
         check_positive("rho", rho)?;
         let spent = self.spent_batch(window);
         if spent + rho > self.rho_batch * (1.0 + BUDGET_SLACK) {
@@ -283,8 +293,6 @@ impl Accountant {
                 budget: self.rho_day,
             });
         }
-        *self.batches.entry(window).or_default() += rho;
-        *self.days.entry(day).or_default() += rho;
         Ok(())
     }
 }
