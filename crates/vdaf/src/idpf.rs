@@ -383,14 +383,17 @@ impl PrefixTree {
 }
 
 /// Reusable per-thread buffers for [`eval_tree`] (flat arrays, no per-node allocation).
+/// Seeds are held as little-endian `u128`s so that XORs and masks are single operations.
 #[derive(Default)]
 pub struct EvalScratch {
-    seeds: Vec<[u8; 16]>,
+    seeds: Vec<u128>,
     ctrl: Vec<u8>,
-    next_seeds: Vec<[u8; 16]>,
+    next_seeds: Vec<u128>,
     next_ctrl: Vec<u8>,
+    xs: Vec<u128>,
+    conv: Vec<u128>,
+    values: Vec<u128>,
     blocks: Vec<Block>,
-    sigma: Vec<Block>,
 }
 
 impl Drop for EvalScratch {
@@ -401,13 +404,21 @@ impl Drop for EvalScratch {
 
 impl EvalScratch {
     fn wipe(&mut self) {
-        self.seeds.zeroize();
-        self.next_seeds.zeroize();
+        for v in [
+            &mut self.seeds,
+            &mut self.next_seeds,
+            &mut self.xs,
+            &mut self.conv,
+            &mut self.values,
+        ] {
+            v.zeroize();
+        }
         self.ctrl.zeroize();
         self.next_ctrl.zeroize();
-        for b in self.blocks.iter_mut().chain(self.sigma.iter_mut()) {
+        for b in self.blocks.iter_mut() {
             *b = Block::default();
         }
+        self.blocks.clear();
     }
 }
 
@@ -417,6 +428,12 @@ pub enum TreeOutput<'o> {
     Inner(&'o mut [[Field64; 2]]),
     /// Leaf level: one `Field255` pair per candidate.
     Leaf(&'o mut [[Field255; 2]]),
+}
+
+/// All-ones if `bit` is 1, else zero (for branch-free conditional XOR).
+#[inline(always)]
+fn mask128(bit: u8) -> u128 {
+    0u128.wrapping_sub(u128::from(bit & 1))
 }
 
 /// Evaluates one aggregator's key at every candidate of `tree` (draft section 8.3.4, the
@@ -432,24 +449,28 @@ pub fn eval_tree(
 ) {
     let bits = public_share.bits();
     scratch.seeds.clear();
-    scratch.seeds.push(*key);
+    scratch.seeds.push(u128::from_le_bytes(*key));
     scratch.ctrl.clear();
     scratch.ctrl.push(agg_id & 1);
 
     for (d, depth) in tree.depths.iter().enumerate() {
         // Expand every node of the previous depth, then convert the needed children.
-        let is_leaf = d == bits - 1;
-        let is_target = d == tree.level;
-        if is_leaf {
-            leaf_depth(public_share, keys, depth, scratch);
+        if d == bits - 1 {
+            leaf_depth(&public_share.leaf, keys, depth, scratch);
         } else {
-            inner_depth(&public_share.inner[d], keys, depth, is_target, scratch);
+            inner_depth(
+                &public_share.inner[d],
+                keys,
+                depth,
+                d == tree.level,
+                scratch,
+            );
         }
         std::mem::swap(&mut scratch.seeds, &mut scratch.next_seeds);
         std::mem::swap(&mut scratch.ctrl, &mut scratch.next_ctrl);
     }
 
-    // The values were left in scratch.blocks (inner) or computed at the leaf; finish them.
+    // Turn the last depth into value shares.
     match out {
         TreeOutput::Inner(out) => finish_inner(agg_id, public_share, key, keys, tree, scratch, out),
         TreeOutput::Leaf(out) => finish_leaf(agg_id, public_share, keys, scratch, out),
@@ -458,7 +479,7 @@ pub fn eval_tree(
 }
 
 /// One inner depth: extend the parents (2 blocks each), correct, select, convert the children
-/// (1 block each for the next seed; the target depth also keeps the value block).
+/// (1 block each for the next seed; the target depth also computes the value block).
 fn inner_depth(
     cw: &CorrectionWord<Field64>,
     keys: &NodeKeys<'_>,
@@ -466,71 +487,75 @@ fn inner_depth(
     is_target: bool,
     scratch: &mut EvalScratch,
 ) {
-    // Extend: blocks 2i, 2i + 1 are parent i's two children.
-    scratch.blocks.clear();
-    for seed in &scratch.seeds {
-        scratch.blocks.push(counter_block(seed, 0));
-        scratch.blocks.push(counter_block(seed, 1));
+    // Extend: entries 2i, 2i + 1 are parent i's two children (stream blocks 0 and 1).
+    scratch.xs.clear();
+    for &seed in &scratch.seeds {
+        scratch.xs.push(seed);
+        scratch.xs.push(seed ^ 1);
     }
-    keys.extend
-        .hash_blocks_with(&mut scratch.blocks, &mut scratch.sigma);
+    keys.extend.hash_u128s(&mut scratch.xs, &mut scratch.blocks);
 
-    // Correct each needed child and set up its convert blocks.
-    let n = depth.parent.len();
-    scratch.next_ctrl.clear();
-    scratch.next_seeds.clear();
+    // Correct each needed child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s & t_parent).
+    let cw_seed = u128::from_le_bytes(cw.seed);
     let per_child = if is_target { 2 } else { 1 };
-    let mut conv: Vec<Block> = Vec::with_capacity(per_child * n);
+    scratch.next_ctrl.clear();
+    scratch.conv.clear();
     for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
         let t_parent = scratch.ctrl[p as usize];
-        let mut seed: [u8; 16] = scratch.blocks[2 * p as usize + bit as usize].into();
-        let t = (seed[0] & 1) ^ (cw.ctrl[bit as usize] & t_parent);
-        seed[0] &= 0xfe;
-        xor_masked(&mut seed, &cw.seed, t_parent);
-        scratch.next_ctrl.push(t);
-        conv.push(counter_block(&seed, 0));
+        let child = scratch.xs[2 * p as usize + bit as usize];
+        scratch
+            .next_ctrl
+            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
+        let seed = (child & !1) ^ (cw_seed & mask128(t_parent));
+        scratch.conv.push(seed);
         if is_target {
-            conv.push(counter_block(&seed, 1));
+            scratch.conv.push(seed ^ 1);
         }
-        seed.zeroize();
     }
-    keys.convert.hash_blocks_with(&mut conv, &mut scratch.sigma);
-    for i in 0..n {
-        scratch.next_seeds.push(conv[per_child * i].into());
-    }
+
+    // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
+    keys.convert
+        .hash_u128s(&mut scratch.conv, &mut scratch.blocks);
+    scratch.next_seeds.clear();
+    scratch
+        .next_seeds
+        .extend(scratch.conv.iter().step_by(per_child));
     if is_target {
-        // Keep the value blocks for finish_inner.
-        scratch.blocks.clear();
-        scratch.blocks.extend((0..n).map(|i| conv[2 * i + 1]));
-    }
-    for b in conv.iter_mut() {
-        *b = Block::default();
+        scratch.values.clear();
+        scratch
+            .values
+            .extend(scratch.conv.iter().skip(1).step_by(2));
     }
 }
 
-/// The leaf depth: XofTurboShake128 per parent (extend) and per child (convert).
+/// The leaf depth: XofTurboShake128 per parent (extend); children are converted in
+/// [`finish_leaf`].
 fn leaf_depth(
-    public_share: &IdpfPublicShare,
+    cw: &CorrectionWord<Field255>,
     keys: &NodeKeys<'_>,
     depth: &Depth,
     scratch: &mut EvalScratch,
 ) {
-    let cw = &public_share.leaf;
-    let mut children: Vec<[[u8; 16]; 2]> =
-        scratch.seeds.iter().map(|s| keys.leaf_extend(s)).collect();
+    scratch.xs.clear();
+    for seed in &scratch.seeds {
+        let [a, b] = keys.leaf_extend(&seed.to_le_bytes());
+        scratch.xs.push(u128::from_le_bytes(a));
+        scratch.xs.push(u128::from_le_bytes(b));
+    }
+    let cw_seed = u128::from_le_bytes(cw.seed);
     scratch.next_ctrl.clear();
     scratch.next_seeds.clear();
     for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
         let t_parent = scratch.ctrl[p as usize];
-        let mut seed = children[p as usize][bit as usize];
-        let t = (seed[0] & 1) ^ (cw.ctrl[bit as usize] & t_parent);
-        seed[0] &= 0xfe;
-        xor_masked(&mut seed, &cw.seed, t_parent);
-        scratch.next_ctrl.push(t);
+        let child = scratch.xs[2 * p as usize + bit as usize];
+        scratch
+            .next_ctrl
+            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
         // The corrected (pre-convert) seed is kept; finish_leaf converts it.
-        scratch.next_seeds.push(seed);
+        scratch
+            .next_seeds
+            .push((child & !1) ^ (cw_seed & mask128(t_parent)));
     }
-    children.zeroize();
 }
 
 /// Turns the target depth's value blocks into `Field64` value shares.
@@ -546,7 +571,7 @@ fn finish_inner(
     let cw = &public_share.inner[tree.level];
     let negate = Choice::from(agg_id & 1);
     for (i, o) in out.iter_mut().enumerate() {
-        let block: [u8; 16] = scratch.blocks[i].into();
+        let block = scratch.values[i].to_le_bytes();
         *o = match (
             Field64::from_random(&block[..8]),
             Field64::from_random(&block[8..]),
@@ -568,7 +593,7 @@ fn finish_leaf(
     let cw = &public_share.leaf;
     let negate = Choice::from(agg_id & 1);
     for (i, o) in out.iter_mut().enumerate() {
-        let (_, w) = keys.leaf_convert(&scratch.seeds[i]);
+        let (_, w) = keys.leaf_convert(&scratch.seeds[i].to_le_bytes());
         *o = node_output(&w, &cw.value, scratch.ctrl[i], negate);
     }
 }

@@ -938,9 +938,7 @@ impl ReportEval<'_> {
             )
             .into_stream();
             // Skip the a, b, c shares of the lower levels.
-            for _ in 0..3 * usize::from(level) {
-                let _: Field64 = corr.next_elem();
-            }
+            corr.skip_elems::<Field64>(3 * usize::from(level));
             let abc: [Field64; 3] = [corr.next_elem(), corr.next_elem(), corr.next_elem()];
             let (out, sketch) = sketch_share(&values, abc, &mut verify_prng);
             let a_share = FieldVec::Inner(input_share.corr_inner[usize::from(level)].to_vec());
