@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use hotspot_benches::{CTX, Report, registry_workload, shard_all, zipf_measurements};
-use hotspot_vdaf::{AggregationParam, LocalReport, Poplar1, Verdict};
+use hotspot_vdaf::idpf::PrefixTree;
+use hotspot_vdaf::xof::FixedKeyAes128;
+use hotspot_vdaf::{AggregationParam, BatchCache, LocalReport, Poplar1, Verdict};
 use prio::codec::{Decode, ParameterizedDecode};
 use prio::vdaf::poplar1::{
     Poplar1 as PrioPoplar1, Poplar1AggregationParam, Poplar1InputShare, Poplar1PublicShare,
@@ -91,13 +93,18 @@ fn on_pool<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
     Ok(pool.install(f))
 }
 
-/// One aggregation with our engine (both aggregators); returns the counts.
+/// One aggregation with our engine (both aggregators); returns the counts. With `caches`,
+/// the walk carries per-report state from level to level ([`BatchCache`]).
 fn ours_level(
     poplar: &Poplar1,
     param: &AggregationParam,
     reports: &[LocalReport<'_>],
+    caches: Option<&mut [BatchCache; 2]>,
 ) -> Result<Vec<u64>> {
-    let out = poplar.prepare_batch_local(&VERIFY_KEY, CTX, param, reports)?;
+    let out = match caches {
+        Some(c) => poplar.prepare_batch_local_cached(&VERIFY_KEY, CTX, param, reports, c)?,
+        None => poplar.prepare_batch_local(&VERIFY_KEY, CTX, param, reports)?,
+    };
     ensure!(
         out.verdicts.iter().all(|v| *v == Verdict::Accepted),
         "honest report rejected"
@@ -188,6 +195,31 @@ fn per_report_ms(d: Duration, n: usize) -> f64 {
     d.as_secs_f64() * 1e3 / n as f64
 }
 
+/// Fixed-key AES-128 throughput of this machine (blocks per second), batched 4,096 blocks
+/// per call as the engine does at wide tree depths.
+fn aes_blocks_per_second() -> f64 {
+    let key = FixedKeyAes128::new(&[b"aes bound"], b"");
+    let mut xs: Vec<u128> = (0..4096u128).collect();
+    let mut blocks = Vec::new();
+    let start = Instant::now();
+    let mut done = 0u64;
+    while start.elapsed() < Duration::from_millis(300) {
+        key.hash_u128s(&mut xs, &mut blocks);
+        done += xs.len() as u64;
+    }
+    done as f64 / start.elapsed().as_secs_f64()
+}
+
+/// AES blocks one report costs over the whole walk (both aggregators; the leaf level uses
+/// TurboSHAKE and is not counted).
+fn walk_aes_blocks(params: &[AggregationParam]) -> usize {
+    params
+        .iter()
+        .filter(|p| usize::from(p.level()) < BITS - 1)
+        .map(|p| 2 * PrefixTree::new(usize::from(p.level()), p.prefixes()).vartime_aes_blocks())
+        .sum()
+}
+
 fn walk(o: &Options) -> Result<()> {
     let n = o.reports.unwrap_or(10_000);
     let poplar = Poplar1::new(BITS)?;
@@ -196,17 +228,36 @@ fn walk(o: &Options) -> Result<()> {
     let local: Vec<LocalReport<'_>> = reports.iter().map(Report::local).collect();
     let expected = plaintext_hotspots(&ms, o.threshold);
 
-    // Ours, one thread, then K threads.
+    // Ours, one thread, with the per-report walk cache.
     let start = Instant::now();
+    let mut params = Vec::new();
+    let mut caches = [BatchCache::new(), BatchCache::new()];
     let ours = on_pool(1, || {
-        run_walk(o.threshold, |p| ours_level(&poplar, p, &local))
+        run_walk(o.threshold, |p| {
+            params.push(p.clone());
+            ours_level(&poplar, p, &local, Some(&mut caches))
+        })
     })??;
     let ours_time = start.elapsed();
+    drop(caches);
+
+    // The same walk without the cache (every level from the root).
+    let start = Instant::now();
+    let uncached = on_pool(1, || {
+        run_walk(o.threshold, |p| ours_level(&poplar, p, &local, None))
+    })??;
+    let uncached_time = start.elapsed();
+    ensure!(uncached == ours, "uncached walk disagrees");
+
+    // Ours on K threads.
     let multi = match o.threads {
         Some(k) => {
             let start = Instant::now();
+            let mut caches = [BatchCache::new(), BatchCache::new()];
             let hot = on_pool(k, || {
-                run_walk(o.threshold, |p| ours_level(&poplar, p, &local))
+                run_walk(o.threshold, |p| {
+                    ours_level(&poplar, p, &local, Some(&mut caches))
+                })
             })??;
             ensure!(hot == ours, "multi-threaded walk disagrees");
             Some((k, start.elapsed()))
@@ -214,12 +265,19 @@ fn walk(o: &Options) -> Result<()> {
         None => None,
     };
 
-    // prio on the same reports.
+    // prio on the same reports (or a subset, replaying our walk's parameters).
     let prio = Prio::new_turboshake128(BITS);
     let prio_n = o.prio_reports.unwrap_or(n).min(n);
     let prio_reports = &reports[..prio_n];
     let start = Instant::now();
-    let theirs = run_walk(o.threshold, |p| prio_level(&prio, p, prio_reports))?;
+    let theirs = if prio_n == n {
+        run_walk(o.threshold, |p| prio_level(&prio, p, prio_reports))?
+    } else {
+        for p in &params {
+            prio_level(&prio, p, prio_reports)?;
+        }
+        Vec::new()
+    };
     let prio_time = start.elapsed();
 
     ensure!(
@@ -233,22 +291,31 @@ fn walk(o: &Options) -> Result<()> {
         "workload: walk, {n} reports, Zipf(s=1) over 1,000,000 venues, bits {BITS}, threshold {}",
         o.threshold
     );
-    println!(
-        "hotspots found: {} (ours == plaintext{})",
-        ours.len(),
-        if prio_n == n { " == prio" } else { "" }
-    );
+    let same = if prio_n == n { " == prio" } else { "" };
+    println!("hotspots found: {} (ours == plaintext{same})", ours.len());
+    let ours_ms = per_report_ms(ours_time, n);
+    let prio_ms = per_report_ms(prio_time, prio_n);
     print_table(
         &reports[0],
-        per_report_ms(ours_time, n),
+        ours_ms,
         multi.map(|(k, d)| (k, per_report_ms(d, n))),
-        per_report_ms(prio_time, prio_n),
+        prio_ms,
         prio_n,
     );
+    let uncached_ms = per_report_ms(uncached_time, n);
     println!(
-        "ratio_vs_prio={:.2}",
-        per_report_ms(prio_time, prio_n) / per_report_ms(ours_time, n)
+        "hotspot without the walk cache: {uncached_ms:.3} ms/report (ratio {:.2})",
+        prio_ms / uncached_ms
     );
+    let blocks = walk_aes_blocks(&params);
+    let rate = aes_blocks_per_second();
+    println!(
+        "AES bound (walk from the root, inner levels, both aggregators): {blocks} blocks/report \
+         at {:.0} M blocks/s = {:.4} ms/report",
+        rate / 1e6,
+        blocks as f64 / rate * 1e3
+    );
+    println!("ratio_vs_prio={:.2}", prio_ms / ours_ms);
     Ok(())
 }
 
@@ -262,7 +329,7 @@ fn registry(o: &Options) -> Result<()> {
     let param = AggregationParam::new(BITS as u16 - 1, registry.clone())?;
 
     let start = Instant::now();
-    let ours = on_pool(1, || ours_level(&poplar, &param, &local))??;
+    let ours = on_pool(1, || ours_level(&poplar, &param, &local, None))??;
     let ours_time = start.elapsed();
     let expected: Vec<u64> = registry
         .iter()
@@ -275,7 +342,7 @@ fn registry(o: &Options) -> Result<()> {
     let multi = match o.threads {
         Some(k) => {
             let start = Instant::now();
-            let again = on_pool(k, || ours_level(&poplar, &param, &local))??;
+            let again = on_pool(k, || ours_level(&poplar, &param, &local, None))??;
             ensure!(again == ours, "multi-threaded run disagrees");
             Some((k, start.elapsed()))
         }
@@ -289,7 +356,7 @@ fn registry(o: &Options) -> Result<()> {
     let start = Instant::now();
     let theirs = prio_level(&prio, &param, &reports[..prio_n])?;
     let prio_time = start.elapsed();
-    let ours_subset = ours_level(&poplar, &param, &local[..prio_n])?;
+    let ours_subset = ours_level(&poplar, &param, &local[..prio_n], None)?;
     ensure!(theirs == ours_subset, "prio's counts differ from ours");
 
     println!(
