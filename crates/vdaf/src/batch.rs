@@ -783,7 +783,11 @@ impl Poplar1 {
 
     /// Subtracts the output shares of reports rejected after `verify_init` (evaluated again)
     /// from the provisional sum.
-    fn finish(&self, state: BatchState, verdicts: &[Verdict]) -> Result<BatchOutcome, VdafError> {
+    fn finish(
+        &self,
+        mut state: BatchState,
+        verdicts: &[Verdict],
+    ) -> Result<BatchOutcome, VdafError> {
         let late: Vec<&Decoded> = state
             .reports
             .iter()
@@ -801,7 +805,7 @@ impl Poplar1 {
             tree: &state.tree,
             resumed: None,
         };
-        let mut aggregate = state.provisional.clone();
+        let mut aggregate = std::mem::replace(&mut state.provisional, FieldVec::Inner(Vec::new()));
         let mut scratch = EvalScratch::default();
         for d in late {
             let (st, _) = ev.init(

@@ -1024,8 +1024,8 @@ fn sketch_share<F: FieldElement, S: crate::xof::ByteSource>(
 ) -> (Vec<F>, Vec<F>) {
     let mut sketch = abc;
     let mut out = Vec::with_capacity(values.len());
-    for v in values {
-        let r: F = verify_prng.next_elem();
+    let rs: Vec<F> = verify_prng.next_vec_bulk(values.len());
+    for (v, &r) in values.iter().zip(&rs) {
         let ry = r * v[0];
         sketch[0] += ry;
         sketch[1] += ry * r;

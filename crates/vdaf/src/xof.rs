@@ -130,6 +130,25 @@ impl<S: ByteSource> XofStream<S> {
         buf.zeroize();
     }
 
+    /// The draft's `next_vec(field, length)`, reading the output in large chunks (same
+    /// result as [`Self::next_vec`]).
+    pub fn next_vec_bulk<F: FieldElement>(&mut self, length: usize) -> Vec<F> {
+        let mut out = Vec::with_capacity(length);
+        let mut buf = vec![0u8; length.min(256) * F::ENCODED_SIZE];
+        while out.len() < length {
+            let want = (length - out.len()).min(256);
+            let chunk = &mut buf[..want * F::ENCODED_SIZE];
+            self.source.fill(chunk);
+            out.extend(
+                chunk
+                    .chunks_exact(F::ENCODED_SIZE)
+                    .filter_map(F::from_random),
+            );
+        }
+        buf.zeroize();
+        out
+    }
+
     /// The draft's `next_vec(field, length)`.
     pub fn next_vec<F: FieldElement>(&mut self, length: usize) -> Vec<F> {
         (0..length).map(|_| self.next_elem()).collect()
