@@ -117,21 +117,24 @@ impl<S: ByteSource> XofStream<S> {
     /// reading the output in bulk.
     pub fn skip_elems<F: FieldElement>(&mut self, mut n: usize) {
         let mut buf = [0u8; 512];
+        let mut used = 0;
         while n > 0 {
             let take = n.min(buf.len() / F::ENCODED_SIZE);
             let chunk = &mut buf[..take * F::ENCODED_SIZE];
             self.source.fill(chunk);
-            let accepted = chunk
-                .chunks_exact(F::ENCODED_SIZE)
+            let size = F::ENCODED_SIZE;
+            n -= chunk
+                .chunks_exact(size)
                 .filter(|c| F::from_random(c).is_some())
                 .count();
-            n -= accepted;
+            used = used.max(chunk.len());
         }
-        buf.zeroize();
+        // Wipe only what was written (zeroize writes byte by byte).
+        buf[..used].zeroize();
     }
 
     /// The draft's `next_vec(field, length)`, reading the output in large chunks (same
-    /// result as [`Self::next_vec`]).
+    /// result as [`Self::next_vec`]). The buffer is wiped only where it was written.
     pub fn next_vec_bulk<F: FieldElement>(&mut self, length: usize) -> Vec<F> {
         let mut out = Vec::with_capacity(length);
         let mut buf = vec![0u8; length.min(256) * F::ENCODED_SIZE];
