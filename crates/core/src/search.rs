@@ -16,9 +16,12 @@
 //! The driver is written against the narrow [`LevelAggregator`] trait: the collector
 //! implements it over gRPC (the leader runs the aggregation with the helper, each adds its
 //! noise), [`PlaintextAggregator`] implements it over plaintext counts with the same noise for
-//! the planner's tests and the accuracy bench. Before every release the driver charges the
+//! the planner's tests and the accuracy bench, and [`engine::VdafAggregator`] runs the real
+//! Poplar1 engine in process. Before every release the driver charges the
 //! release's privacy cost to the [`Accountant`]; a refused charge stops the search before
 //! anything is released.
+
+pub mod engine;
 
 use std::collections::HashMap;
 
