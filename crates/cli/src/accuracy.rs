@@ -14,10 +14,12 @@
 //! batches, both at `delta`. `--sweep` prints precision and recall against epsilon instead of
 //! one run, so that an authority can choose its trade-off.
 //!
-//! The aggregation runs in process over **plaintext** counts
+//! The aggregation runs in process, by default over **plaintext** counts
 //! ([`hotspot_core::search::PlaintextAggregator`]) with exactly the noise the two aggregators
 //! add: accuracy depends only on the noise and the search, not on the cryptography, which
-//! computes the same counts.
+//! computes the same counts. `--engine vdaf` runs the Poplar1 engine instead (every report
+//! sharded, then prepared and verified by both aggregators at every level), which is what the
+//! search time of a real deployment is made of.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -27,8 +29,10 @@ use clap::{Args, ValueEnum};
 use hotspot_core::city::{Batches, City, CityConfig, WINDOWS};
 use hotspot_core::dp::{Accountant, DpConfig, epsilon_for_rho, rho_for_epsilon};
 use hotspot_core::rules::{CrowdingRule, OutbreakRule, Rules, VenueInfo};
+use hotspot_core::search::engine::VdafAggregator;
 use hotspot_core::search::{self, PlaintextAggregator, SearchConfig};
 use hotspot_core::task::{SearchMode, TaskKind};
+use hotspot_vdaf::VERIFY_KEY_SIZE;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 
@@ -59,6 +63,22 @@ pub struct AccuracyArgs {
     /// Switch the noise off (the alerts then equal the ground truth).
     #[arg(long)]
     pub no_noise: bool,
+    /// What computes the counts: the Poplar1 engine (both aggregators in process) or plaintext
+    /// counting with the same noise.
+    #[arg(long, value_enum, default_value_t = Engine::Plaintext)]
+    pub engine: Engine,
+    /// Only search these windows (hours), e.g. `--windows 12,19`; all 24 by default.
+    #[arg(long, value_delimiter = ',')]
+    pub windows: Vec<u64>,
+}
+
+/// `--engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Plaintext counts with the aggregators' noise.
+    Plaintext,
+    /// The Poplar1 engine: reports sharded, prepared and verified by both aggregators.
+    Vdaf,
 }
 
 /// `--mode`.
@@ -154,6 +174,17 @@ pub fn search_config(mode: SearchMode, bits: u32, threshold: u64) -> SearchConfi
     }
 }
 
+/// How a bench run computes and which windows it searches.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Plaintext or the Poplar1 engine.
+    pub engine: Engine,
+    /// Windows to search (all when empty).
+    pub windows: Vec<u64>,
+    /// Seed of the noise (and of the clients' randomness with the engine).
+    pub seed: u64,
+}
+
 /// Runs the search over every batch of `batches` and scores the alerts.
 pub fn evaluate(
     city: &City,
@@ -161,7 +192,7 @@ pub fn evaluate(
     batches: &Batches,
     search: &SearchConfig,
     dp: &DpConfig,
-    seed: u64,
+    options: &RunOptions,
 ) -> anyhow::Result<Score> {
     let directory: HashMap<u64, VenueInfo> = city.directory();
     let registry = city.registry();
@@ -170,22 +201,62 @@ pub fn evaluate(
     let mut rho_batch: f64 = 0.0;
     let mut search_time = Duration::ZERO;
 
-    for window in 0..WINDOWS {
-        // One batch: the hour's reports, with noise from a stream of its own.
-        let reports = batches.reports[window as usize].clone();
-        let rng = ChaCha20Rng::seed_from_u64(seed ^ window.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let mut aggregator = PlaintextAggregator::new(city.config.bits, reports, rng);
-        let started = Instant::now();
-        let outcome = search::run(
-            search,
-            dp,
-            &mut aggregator,
-            &mut accountant,
-            window,
-            &registry,
-        )
-        .with_context(|| format!("search of window {window}"))?;
-        search_time += started.elapsed();
+    let windows: Vec<u64> = if options.windows.is_empty() {
+        (0..WINDOWS).collect()
+    } else {
+        options.windows.clone()
+    };
+    for &window in &windows {
+        // One batch: the hour's reports, with randomness streams of its own.
+        let reports = batches
+            .reports
+            .get(window as usize)
+            .with_context(|| format!("window {window} is not in the day"))?
+            .clone();
+        let stream = |k: u64| {
+            let salt = window.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k;
+            ChaCha20Rng::seed_from_u64(options.seed ^ salt)
+        };
+        let (outcome, elapsed) = match options.engine {
+            Engine::Plaintext => {
+                let mut aggregator = PlaintextAggregator::new(city.config.bits, reports, stream(0));
+                timed(|| {
+                    search::run(
+                        search,
+                        dp,
+                        &mut aggregator,
+                        &mut accountant,
+                        window,
+                        &registry,
+                    )
+                    .map_err(anyhow::Error::from)
+                })
+            }
+            Engine::Vdaf => {
+                let ctx = format!("accuracy/{window}");
+                let mut aggregator = VdafAggregator::shard(
+                    city.config.bits,
+                    ctx.as_bytes(),
+                    [7; VERIFY_KEY_SIZE],
+                    &reports,
+                    &mut stream(1),
+                    [stream(2), stream(3)],
+                )?;
+                timed(|| {
+                    search::run(
+                        search,
+                        dp,
+                        &mut aggregator,
+                        &mut accountant,
+                        window,
+                        &registry,
+                    )
+                    .map_err(anyhow::Error::from)
+                })
+            }
+        };
+        let outcome = outcome.with_context(|| format!("search of window {window}"))?;
+        search_time += elapsed;
 
         rho_batch = rho_batch.max(outcome.rho);
         for alert in outcome.alerts(&setup.rules, &directory) {
@@ -193,7 +264,12 @@ pub fn evaluate(
         }
     }
 
-    let truth: BTreeSet<(u64, u64)> = batches.alerts.keys().copied().collect();
+    let truth: BTreeSet<(u64, u64)> = batches
+        .alerts
+        .keys()
+        .filter(|(_, w)| windows.contains(w))
+        .copied()
+        .collect();
     let hits = released.intersection(&truth).count();
     let ratio = |num: usize, den: usize| {
         if den == 0 {
@@ -211,6 +287,13 @@ pub fn evaluate(
         rho_day: accountant.spent_day(0),
         search_time,
     })
+}
+
+/// Runs `f` and measures how long it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let out = f();
+    (out, started.elapsed())
 }
 
 /// The DP configuration for `epsilon` per batch at `delta`, with a day budget covering every
@@ -242,7 +325,12 @@ fn run_once(
     let threshold = setup.rules.min_threshold(directory.values());
     let search = search_config(mode, city.config.bits, threshold);
     let dp = dp_config(setup.limit, epsilon, args.delta, !args.no_noise)?;
-    evaluate(city, setup, batches, &search, &dp, args.seed)
+    let options = RunOptions {
+        engine: args.engine,
+        windows: args.windows.clone(),
+        seed: args.seed,
+    };
+    evaluate(city, setup, batches, &search, &dp, &options)
 }
 
 /// Runs `hotspot bench accuracy`.
@@ -316,6 +404,10 @@ mod tests {
     use super::*;
 
     fn score(kind: TaskArg, mode: SearchMode, noise: bool) -> Score {
+        score_with(kind, mode, noise, Engine::Plaintext)
+    }
+
+    fn score_with(kind: TaskArg, mode: SearchMode, noise: bool, engine: Engine) -> Score {
         let city = City::generate(&CityConfig::tiny(11));
         let setup = match kind {
             TaskArg::Crowding => TaskSetup::crowding().expect("valid"),
@@ -326,7 +418,12 @@ mod tests {
         let threshold = setup.rules.min_threshold(city.directory().values());
         let search = search_config(mode, city.config.bits, threshold);
         let dp = dp_config(setup.limit, 1.0, 1e-9, noise).expect("valid");
-        evaluate(&city, &setup, &batches, &search, &dp, 5).expect("search")
+        let options = RunOptions {
+            engine,
+            windows: Vec::new(),
+            seed: 5,
+        };
+        evaluate(&city, &setup, &batches, &search, &dp, &options).expect("search")
     }
 
     #[test]
@@ -342,6 +439,14 @@ mod tests {
         for kind in [TaskArg::Crowding, TaskArg::Outbreak] {
             let s = score(kind, SearchMode::Open, false);
             assert_eq!((s.precision, s.recall), (1.0, 1.0), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_engine_without_noise_equals_the_ground_truth_in_both_modes() {
+        for mode in [SearchMode::Registry, SearchMode::Open] {
+            let s = score_with(TaskArg::Crowding, mode, false, Engine::Vdaf);
+            assert_eq!((s.precision, s.recall), (1.0, 1.0), "{mode:?}");
         }
     }
 
