@@ -114,6 +114,11 @@ pub struct SearchConfig {
     pub leaf_share: f64,
     /// Open mode: the most candidates one release may have.
     pub max_candidates: usize,
+    /// Open mode: a prefix is kept only if its noisy count also reaches this many standard
+    /// deviations of the release's noise. Without such a floor, a threshold small against
+    /// the noise keeps most empty prefixes and the walk grows without bound; 2 keeps about
+    /// 2 % of empty prefixes. 0 disables the floor.
+    pub noise_floor_sds: f64,
 }
 
 impl SearchConfig {
@@ -126,6 +131,7 @@ impl SearchConfig {
             stride: 1,
             leaf_share: 1.0,
             max_candidates: 1 << 20,
+            noise_floor_sds: 2.0,
         }
     }
 
@@ -148,6 +154,11 @@ impl SearchConfig {
         }
         if !(self.leaf_share > 0.0 && self.leaf_share <= 1.0) {
             return Err(SearchError::InvalidConfig("leaf_share must lie in (0, 1]"));
+        }
+        if !(self.noise_floor_sds.is_finite() && self.noise_floor_sds >= 0.0) {
+            return Err(SearchError::InvalidConfig(
+                "noise_floor_sds must be finite and >= 0",
+            ));
         }
         if self.max_candidates == 0 {
             return Err(SearchError::InvalidConfig(
@@ -285,6 +296,9 @@ pub fn run<A: LevelAggregator>(
     })
 }
 
+/// The counts of one release and the noise they carry.
+type Released = (Vec<i64>, Option<ReleaseNoise>);
+
 /// The state of one search.
 struct Walk<'a, A> {
     config: &'a SearchConfig,
@@ -310,7 +324,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
         }
         codes.sort_unstable();
         codes.dedup();
-        let counts = self.release(bits - 1, codes.clone(), 1.0)?;
+        let (counts, _) = self.release(bits - 1, codes.clone(), 1.0)?;
         Ok(codes.into_iter().zip(counts).collect())
     }
 
@@ -321,6 +335,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
         let leaf = self.config.bits - 1;
         let threshold = i64::try_from(self.config.threshold).unwrap_or(i64::MAX);
         let mut kept: Vec<u64> = vec![0];
+
         let mut previous_bits = 0u32;
 
         for (&level, &share) in levels.iter().zip(&shares) {
@@ -334,12 +349,13 @@ impl<A: LevelAggregator> Walk<'_, A> {
                 return Ok(Vec::new());
             }
 
-            let counts = self.release(level, candidates.clone(), share)?;
+            let (counts, noise) = self.release(level, candidates.clone(), share)?;
             if level == leaf {
                 return Ok(candidates.into_iter().zip(counts).collect());
             }
 
-            // Keep the prefixes whose noisy count reaches the threshold.
+            // Keep the prefixes whose noisy count reaches the threshold and the noise floor.
+            let threshold = threshold.max(self.noise_floor(noise));
             kept = candidates
                 .into_iter()
                 .zip(counts)
@@ -353,6 +369,16 @@ impl<A: LevelAggregator> Walk<'_, A> {
         }
         // The last entry of `levels` is the leaf, which returns above.
         Ok(Vec::new())
+    }
+
+    /// `noise_floor_sds` standard deviations of a release's noise (two aggregators' worth:
+    /// `sqrt(2 sigma^2)`), rounded up; 0 without noise.
+    fn noise_floor(&self, noise: Option<ReleaseNoise>) -> i64 {
+        noise.map_or(0, |n| {
+            let sd = (2.0 * n.sigma2.to_f64()).sqrt();
+            // A float-to-int `as` saturates; the floor is a pruning heuristic, not privacy.
+            (self.config.noise_floor_sds * sd).ceil() as i64
+        })
     }
 
     /// All `2^step` extensions of each prefix, sorted (prefixes are sorted and distinct).
@@ -383,7 +409,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
         level: u32,
         prefixes: Vec<u64>,
         share: f64,
-    ) -> Result<Vec<i64>, SearchError<A::Error>> {
+    ) -> Result<Released, SearchError<A::Error>> {
         // The noise for this release, charged before anything is asked for.
         let candidates = prefixes.len();
         let noise = if self.dp.noise {
@@ -425,7 +451,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
             kept: candidates,
             rho,
         });
-        Ok(counts)
+        Ok((counts, noise))
     }
 }
 
@@ -610,7 +636,8 @@ mod tests {
         .expect("search");
         assert!(out.levels.iter().all(|l| l.rho > 0.0));
         assert!((acc.spent_batch(3) - out.rho).abs() < 1e-15);
-        assert!(out.rho <= 0.05 && out.rho > 0.0499);
+        // A walk may stop early when no prefix is kept; it never spends more than the budget.
+        assert!(out.rho <= 0.05 && out.rho > 0.0);
     }
 
     #[test]
@@ -758,6 +785,28 @@ mod tests {
         )
         .expect_err("threshold 0 keeps everything");
         assert!(matches!(err, SearchError::TooManyCandidates { .. }));
+    }
+
+    #[test]
+    fn the_noise_floor_keeps_a_noisy_walk_small() {
+        // Threshold 1 against noise of sd ~ 45: without the floor most empty prefixes survive.
+        let noisy = DpConfig {
+            rho_batch: 0.004,
+            rho_day: 1.0,
+            ..dp(true)
+        };
+        let config = SearchConfig {
+            max_candidates: 4096,
+            ..SearchConfig::open(8, 1)
+        };
+        let mut acc = Accountant::new(&noisy).expect("valid");
+        let out =
+            run(&config, &noisy, &mut plaintext(reports()), &mut acc, 0, &[]).expect("bounded");
+        assert!(
+            out.levels.iter().all(|l| l.candidates <= 16),
+            "{:?}",
+            out.levels
+        );
     }
 
     #[test]
