@@ -67,6 +67,11 @@ pub struct AccuracyArgs {
     /// counting with the same noise.
     #[arg(long, value_enum, default_value_t = Engine::Plaintext)]
     pub engine: Engine,
+    /// Open mode: tree levels descended per step (1 = both children of every kept prefix).
+    /// Fewer steps spend the budget on fewer releases (less noise in each) at the price of
+    /// more candidates per release (2^stride per kept prefix).
+    #[arg(long, default_value_t = 8)]
+    pub stride: u32,
     /// Only search these windows (hours), e.g. `--windows 12,19`; all 24 by default.
     #[arg(long, value_delimiter = ',')]
     pub windows: Vec<u64>,
@@ -163,12 +168,12 @@ pub struct Score {
     pub search_time: Duration,
 }
 
-/// The search configuration for a mode over a city.
-pub fn search_config(mode: SearchMode, bits: u32, threshold: u64) -> SearchConfig {
+/// The search configuration for a mode over a city (`stride` for open mode).
+pub fn search_config(mode: SearchMode, bits: u32, threshold: u64, stride: u32) -> SearchConfig {
     match mode {
         SearchMode::Registry => SearchConfig::registry(bits),
         SearchMode::Open => SearchConfig {
-            stride: 4,
+            stride,
             ..SearchConfig::open(bits, threshold)
         },
     }
@@ -323,7 +328,7 @@ fn run_once(
     };
     let directory = city.directory();
     let threshold = setup.rules.min_threshold(directory.values());
-    let search = search_config(mode, city.config.bits, threshold);
+    let search = search_config(mode, city.config.bits, threshold, args.stride);
     let dp = dp_config(setup.limit, epsilon, args.delta, !args.no_noise)?;
     let options = RunOptions {
         engine: args.engine,
@@ -416,7 +421,7 @@ mod tests {
         let batches = city.reports(setup.kind, &setup.rules, setup.limit as usize);
         assert!(!batches.alerts.is_empty(), "the tiny city has alerts");
         let threshold = setup.rules.min_threshold(city.directory().values());
-        let search = search_config(mode, city.config.bits, threshold);
+        let search = search_config(mode, city.config.bits, threshold, args.stride);
         let dp = dp_config(setup.limit, 1.0, 1e-9, noise).expect("valid");
         let options = RunOptions {
             engine,
