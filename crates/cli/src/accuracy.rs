@@ -421,7 +421,7 @@ mod tests {
         let batches = city.reports(setup.kind, &setup.rules, setup.limit as usize);
         assert!(!batches.alerts.is_empty(), "the tiny city has alerts");
         let threshold = setup.rules.min_threshold(city.directory().values());
-        let search = search_config(mode, city.config.bits, threshold, args.stride);
+        let search = search_config(mode, city.config.bits, threshold, 8);
         let dp = dp_config(setup.limit, 1.0, 1e-9, noise).expect("valid");
         let options = RunOptions {
             engine,
