@@ -116,9 +116,13 @@ pub struct SearchConfig {
     pub max_candidates: usize,
     /// Open mode: a prefix is kept only if its noisy count also reaches this many standard
     /// deviations of the release's noise. Without such a floor, a threshold small against
-    /// the noise keeps most empty prefixes and the walk grows without bound; 2 keeps about
-    /// 2 % of empty prefixes. 0 disables the floor.
-    pub noise_floor_sds: f64,
+    /// the noise keeps many empty prefixes, each of which brings `2^stride` new candidates,
+    /// and the walk grows without bound. `None` (the default) picks
+    /// `sqrt(2 (stride + 2) ln 2)`, for which the Gaussian tail bound gives each empty
+    /// candidate a chance below `2^-(stride + 2)` to be kept, so that an empty prefix's
+    /// `2^stride` children keep fewer than a quarter of a prefix on average. `Some(0.0)`
+    /// disables the floor.
+    pub noise_floor_sds: Option<f64>,
 }
 
 impl SearchConfig {
@@ -131,7 +135,7 @@ impl SearchConfig {
             stride: 1,
             leaf_share: 1.0,
             max_candidates: 1 << 20,
-            noise_floor_sds: 2.0,
+            noise_floor_sds: None,
         }
     }
 
@@ -155,7 +159,10 @@ impl SearchConfig {
         if !(self.leaf_share > 0.0 && self.leaf_share <= 1.0) {
             return Err(SearchError::InvalidConfig("leaf_share must lie in (0, 1]"));
         }
-        if !(self.noise_floor_sds.is_finite() && self.noise_floor_sds >= 0.0) {
+        if self
+            .noise_floor_sds
+            .is_some_and(|z| !(z.is_finite() && z >= 0.0))
+        {
             return Err(SearchError::InvalidConfig(
                 "noise_floor_sds must be finite and >= 0",
             ));
@@ -371,13 +378,16 @@ impl<A: LevelAggregator> Walk<'_, A> {
         Ok(Vec::new())
     }
 
-    /// `noise_floor_sds` standard deviations of a release's noise (two aggregators' worth:
+    /// The noise floor in standard deviations of a release's noise (two aggregators' worth:
     /// `sqrt(2 sigma^2)`), rounded up; 0 without noise.
     fn noise_floor(&self, noise: Option<ReleaseNoise>) -> i64 {
+        let z = self.config.noise_floor_sds.unwrap_or_else(|| {
+            (2.0 * f64::from(self.config.stride + 2) * std::f64::consts::LN_2).sqrt()
+        });
         noise.map_or(0, |n| {
             let sd = (2.0 * n.sigma2.to_f64()).sqrt();
             // A float-to-int `as` saturates; the floor is a pruning heuristic, not privacy.
-            (self.config.noise_floor_sds * sd).ceil() as i64
+            (z * sd).ceil() as i64
         })
     }
 
