@@ -8,17 +8,17 @@
 //! names the same city on every machine and version of this crate.
 //!
 //! **The model.** Venues sit on a square map (a dense centre and a uniform spread), each with a
-//! category, a capacity drawn from a category range and a popularity drawn from a heavy-tailed
-//! law (a few venues attract far more people than their size, which is what crowding alerts
-//! are for). Visitors live at a home point and are workers (at an office, or as staff of a
+//! category and a popularity drawn from a heavy-tailed law; once the day is simulated, each
+//! venue's capacity is sized for its demand (peak occupancy over a log-normal utilisation
+//! around 60 %, at least the category's minimum), so that the crowded venues are the few whose
+//! day runs well above their usual use. Visitors live at a home point and are workers (at an office, or as staff of a
 //! shop, restaurant, cafe, bar, gym or cinema), pupils, or at home during the day; their
 //! routines add a morning coffee, lunch, shopping and evening leisure with fixed
 //! probabilities. A destination is chosen by a gravity rule among a few random venues of the
 //! wanted category: weight = popularity / (1 + distance / 1 km)^2.
 //!
-//! **Reports.** Crowding: a visitor reports a presence for every hour a check-in touches
-//! ([`windows_touched`]), at most the credential limit per hour (further presences are the ones
-//! the leader would refuse). Outbreak: the day's positives upload their diaries, each check-in
+//! **Reports.** Crowding: occupancy at the middle of every hour, one report per person and hour
+//! at most (the credential limit is 1). Outbreak: the day's positives upload their diaries, each check-in
 //! spread over its category's exposure time ([`OutbreakRule::exposure_secs`]), every hour
 //! padded to the same number of reports with dummies ([`pad_to_fixed_shape`]).
 
@@ -114,6 +114,8 @@ pub struct CheckIn {
     pub stay_secs: u64,
     /// Customer or staff.
     pub role: Role,
+    /// Whether the visitor came for a special event at the venue.
+    pub event: bool,
 }
 
 /// The reports of one task over the day, per window, and the ground truth on them.
@@ -140,6 +142,8 @@ pub struct City {
     pub positives: Vec<u32>,
     /// Venue indices where the outbreak was seeded.
     pub outbreak_sites: Vec<u32>,
+    /// Venue indices hosting an evening event (a concert, a match on screen, a sale).
+    pub events: Vec<u32>,
 }
 
 /// Side of the map in metres for `venues` venues (constant density: 10 km for 10,000).
@@ -152,21 +156,75 @@ impl City {
     pub fn generate(config: &CityConfig) -> Self {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(config.seed);
         let venues = generate_venues(config, &mut rng);
-        let index = VenueIndex::new(&venues);
+        let events = choose_events(&venues, &mut rng);
+        let index = VenueIndex::new(&venues, events.clone());
         let side = map_side(config.venues);
         let mut checkins = Vec::new();
         for visitor in 0..config.visitors {
             let home = (rng.random::<f64>() * side, rng.random::<f64>() * side);
             routine(visitor, home, &index, &venues, &mut rng, &mut checkins);
         }
-        let (outbreak_sites, positives) = seed_outbreak(config, &venues, &checkins, &mut rng);
-        Self {
+        let mut city = Self {
             config: config.clone(),
             venues,
             checkins,
-            positives,
-            outbreak_sites,
+            positives: Vec::new(),
+            outbreak_sites: Vec::new(),
+            events,
+        };
+        city.size_capacities(&mut rng);
+        let (sites, positives) = seed_outbreak(config, &city.venues, &city.checkins, &mut rng);
+        (city.outbreak_sites, city.positives) = (sites, positives);
+        city
+    }
+
+    /// Sizes every venue for its demand: capacity = peak occupancy / utilisation, where the
+    /// utilisation is log-normal around 60 % (sigma 0.3), never below the category's minimum.
+    /// Venues are built for the crowds they usually get; the few whose day runs well above
+    /// their usual utilisation are the crowded ones.
+    fn size_capacities(&mut self, rng: &mut Xoshiro256PlusPlus) {
+        let mut per_cell: HashMap<(u64, u64), u64> = HashMap::new();
+        for ((_, w), (_, code)) in self.occupancy(false) {
+            *per_cell.entry((code, w)).or_default() += 1;
         }
+        let mut peak: HashMap<u64, u64> = HashMap::new();
+        for ((code, _), n) in per_cell {
+            let p = peak.entry(code).or_default();
+            *p = (*p).max(n);
+        }
+        for venue in &mut self.venues {
+            let minimum = MIX
+                .iter()
+                .find(|m| m.0 == venue.info.category)
+                .map_or(10, |m| m.2);
+            let utilisation = (0.6f64.ln() + 0.3 * normal_pair(rng).0)
+                .exp()
+                .clamp(0.2, 1.5);
+            let demand = peak.get(&venue.code).copied().unwrap_or(0) as f64;
+            venue.info.capacity = ((demand / utilisation).ceil() as u32).max(minimum);
+        }
+    }
+
+    /// Who is where at the middle of each hour: (visitor, window) to (arrival, venue code). A
+    /// visitor is at the latest check-in covering the midpoint (having left earlier venues).
+    /// Without `with_events`, event check-ins are left out (a venue's usual day).
+    fn occupancy(&self, with_events: bool) -> HashMap<(u32, u64), (u64, u64)> {
+        let mut present: HashMap<(u32, u64), (u64, u64)> = HashMap::new();
+        for c in self.checkins.iter().filter(|c| with_events || !c.event) {
+            let code = self.venues[c.venue as usize].code;
+            for w in hours(c.arrival_secs, c.stay_secs) {
+                let midpoint = w * WINDOW_SECS + WINDOW_SECS / 2;
+                if (c.arrival_secs..c.arrival_secs + c.stay_secs).contains(&midpoint) {
+                    let entry = present
+                        .entry((c.visitor, w))
+                        .or_insert((c.arrival_secs, code));
+                    if c.arrival_secs >= entry.0 {
+                        *entry = (c.arrival_secs, code);
+                    }
+                }
+            }
+        }
+        present
     }
 
     /// What the registry knows, by venue code.
@@ -179,19 +237,15 @@ impl City {
         self.venues.iter().map(|v| v.code).collect()
     }
 
-    /// Crowding reports: one presence per visitor, venue and hour touched, at most
-    /// `limit` per visitor and hour.
-    pub fn crowding(&self, rules: &Rules, limit: usize) -> Batches {
-        let mut presences: BTreeMap<(u32, u64), BTreeSet<u64>> = BTreeMap::new();
-        for c in &self.checkins {
-            let code = self.venues[c.venue as usize].code;
-            for w in hours(c.arrival_secs, c.stay_secs) {
-                presences.entry((c.visitor, w)).or_default().insert(code);
-            }
-        }
+    /// Crowding reports: occupancy at the middle of each hour. A visitor checked in somewhere
+    /// at `hh:30` reports that venue for hour `hh` (the latest check-in if stays overlap, as
+    /// the visitor left the earlier venue), so one person makes at most one report per hour.
+    pub fn crowding(&self, rules: &Rules) -> Batches {
         let mut reports = vec![Vec::new(); WINDOWS as usize];
-        for ((_, w), codes) in presences {
-            reports[w as usize].extend(codes.into_iter().take(limit));
+        let mut cells: Vec<_> = self.occupancy(true).into_iter().collect();
+        cells.sort_unstable();
+        for ((_, w), (_, code)) in cells {
+            reports[w as usize].push(code);
         }
         self.batches(reports, rules)
     }
@@ -235,11 +289,11 @@ impl City {
         self.batches(reports, &Rules::Outbreak(rule.clone()))
     }
 
-    /// The reports of `kind` with default parameters (see the accuracy bench).
+    /// The reports of a task: crowding, or outbreak padded to `limit` reports per hour.
     pub fn reports(&self, kind: TaskKind, rules: &Rules, limit: usize) -> Batches {
         match (kind, rules) {
             (TaskKind::Outbreak, Rules::Outbreak(rule)) => self.outbreak(rule, limit),
-            _ => self.crowding(rules, limit),
+            _ => self.crowding(rules),
         }
     }
 
@@ -305,6 +359,7 @@ fn generate_venues(config: &CityConfig, rng: &mut Xoshiro256PlusPlus) -> Vec<Ven
             })
             .map(|&(c, _, lo, hi)| (c, lo, hi))
             .unwrap_or((VenueCategory::Shop, 10, 200));
+        // A first capacity from the category's range; `size_capacities` resizes it for demand.
         let capacity = rng.random_range(lo..=hi);
 
         // A fresh non-zero code of `bits` bits.
@@ -351,10 +406,11 @@ fn normal_pair(rng: &mut Xoshiro256PlusPlus) -> (f64, f64) {
 /// Venue indices by category, for the gravity choice.
 struct VenueIndex {
     by_category: HashMap<VenueCategory, Vec<u32>>,
+    events: Vec<u32>,
 }
 
 impl VenueIndex {
-    fn new(venues: &[Venue]) -> Self {
+    fn new(venues: &[Venue], events: Vec<u32>) -> Self {
         let mut by_category: HashMap<VenueCategory, Vec<u32>> = HashMap::new();
         for (i, v) in venues.iter().enumerate() {
             by_category
@@ -362,7 +418,36 @@ impl VenueIndex {
                 .or_default()
                 .push(i as u32);
         }
-        Self { by_category }
+        Self {
+            by_category,
+            events,
+        }
+    }
+
+    /// An event to go to, weighted by closeness: 1 / (1 + distance / 2 km)^2.
+    fn choose_event(
+        &self,
+        at: (f64, f64),
+        venues: &[Venue],
+        rng: &mut Xoshiro256PlusPlus,
+    ) -> Option<u32> {
+        let weights: Vec<f64> = self
+            .events
+            .iter()
+            .map(|&i| {
+                let v = &venues[i as usize];
+                let d = ((v.x - at.0).powi(2) + (v.y - at.1).powi(2)).sqrt();
+                1.0 / (1.0 + d / 2000.0).powi(2)
+            })
+            .collect();
+        let mut target = rng.random::<f64>() * weights.iter().sum::<f64>();
+        for (i, w) in self.events.iter().zip(&weights) {
+            if target < *w {
+                return Some(*i);
+            }
+            target -= w;
+        }
+        self.events.last().copied()
     }
 
     /// A venue of `category` near `at`: the gravity rule over 8 random candidates.
@@ -413,6 +498,7 @@ fn routine(
         |venue: Option<u32>, arrival: u64, stay: u64, role: Role, out: &mut Vec<CheckIn>| {
             if let Some(venue) = venue {
                 out.push(CheckIn {
+                    event: false,
                     visitor,
                     venue,
                     arrival_secs: arrival,
@@ -497,8 +583,24 @@ fn routine(
         );
     }
 
-    // Evening leisure, over by 23:00.
+    // Evening leisure, over by 23:00: one in eight goes to an event.
     if rng.random_bool(0.45) {
+        if rng.random_bool(0.125)
+            && let Some(venue) = index.choose_event(home, venues, rng)
+        {
+            let at = rng.random_range(19 * HOUR..=19 * HOUR + 45 * MIN);
+            let stay = rng.random_range(120 * MIN..=180 * MIN).min(23 * HOUR - at);
+            let role = Role::Customer;
+            out.push(CheckIn {
+                visitor,
+                venue,
+                arrival_secs: at,
+                stay_secs: stay,
+                role,
+                event: true,
+            });
+            return;
+        }
         let (category, lo, hi) = match rng.random_range(0..100u32) {
             0..35 => (VenueCategory::Bar, 60 * MIN, 150 * MIN),
             35..65 => (VenueCategory::Restaurant, 60 * MIN, 120 * MIN),
@@ -515,6 +617,25 @@ fn routine(
             out,
         );
     }
+}
+
+/// One venue in 200 (at least one) hosts an evening event: bars, restaurants, cinemas, gyms
+/// and shops.
+fn choose_events(venues: &[Venue], rng: &mut Xoshiro256PlusPlus) -> Vec<u32> {
+    let hosts: Vec<u32> = (0..venues.len() as u32)
+        .filter(|&i| {
+            !matches!(
+                venues[i as usize].info.category,
+                VenueCategory::Office | VenueCategory::School
+            )
+        })
+        .collect();
+    let wanted = (venues.len() / 200).max(1).min(hosts.len());
+    let mut events = BTreeSet::new();
+    while events.len() < wanted {
+        events.insert(hosts[rng.random_range(0..hosts.len())]);
+    }
+    events.into_iter().collect()
 }
 
 /// Chooses the outbreak sites and the day's positives.
@@ -579,11 +700,14 @@ mod tests {
     }
 
     #[test]
-    fn crowding_reports_respect_the_credential_limit_and_match_the_counts() {
+    fn crowding_reports_one_venue_per_person_and_hour_and_match_the_counts() {
         let city = City::generate(&CityConfig::tiny(2));
-        let rules = Rules::Crowding(CrowdingRule::new(800).expect("valid"));
-        let batches = city.crowding(&rules, 2);
+        let rules = Rules::Crowding(CrowdingRule::new(800, 1).expect("valid"));
+        let batches = city.crowding(&rules);
         let total: usize = batches.reports.iter().map(Vec::len).sum();
+        for reports in &batches.reports {
+            assert!(reports.len() <= city.config.visitors as usize);
+        }
         assert_eq!(total as u64, batches.counts.values().sum::<u64>());
         assert!(total > 300);
         for (&(code, w), level) in &batches.alerts {

@@ -120,29 +120,46 @@ pub enum AlertLevel {
     Red,
 }
 
-/// The crowding rule: alert when the noisy count reaches `share_permille / 1000` of capacity.
+/// The crowding rule: alert when the noisy count reaches `share_permille / 1000` of capacity,
+/// and at least `min_count` people.
+///
+/// The floor is what makes crowding detectable under differential privacy: the released
+/// counts carry noise of a few people (docs/privacy.md), so a 10-seat cafe at 8 guests cannot
+/// be told apart from one at 4; the authority chooses the smallest gathering it acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CrowdingRule {
     share_permille: u32,
+    min_count: u32,
 }
 
 impl CrowdingRule {
-    /// A rule alerting at `share_permille` thousandths of capacity (1 to 10,000).
-    pub fn new(share_permille: u32) -> Result<Self, RulesError> {
+    /// A rule alerting at `share_permille` thousandths of capacity (1 to 10,000) and from
+    /// `min_count` people on (at least 1).
+    pub fn new(share_permille: u32, min_count: u32) -> Result<Self, RulesError> {
         if !(1..=10_000).contains(&share_permille) {
             return Err(RulesError::InvalidParameter {
                 name: "share_permille",
                 reason: "must lie in 1..=10000",
             });
         }
-        Ok(Self { share_permille })
+        if min_count == 0 {
+            return Err(RulesError::InvalidParameter {
+                name: "min_count",
+                reason: "must be at least 1",
+            });
+        }
+        Ok(Self {
+            share_permille,
+            min_count,
+        })
     }
 
-    /// The count at which a venue of `capacity` alerts: `ceil(capacity * share)`, at least 1.
+    /// The count at which a venue of `capacity` alerts: `ceil(capacity * share)`, at least
+    /// `min_count`.
     pub fn threshold(&self, capacity: u32) -> u64 {
         (u64::from(capacity) * u64::from(self.share_permille))
             .div_ceil(1000)
-            .max(1)
+            .max(u64::from(self.min_count))
     }
 }
 
@@ -405,7 +422,7 @@ mod tests {
 
     #[test]
     fn crowding_alerts_from_its_threshold_on() {
-        let rules = Rules::Crowding(CrowdingRule::new(750).expect("valid"));
+        let rules = Rules::Crowding(CrowdingRule::new(750, 1).expect("valid"));
         // 75 % of 40 is 30.
         assert_eq!(rules.evaluate(7, Some(&CAFE), 29), None);
         assert_eq!(
@@ -420,16 +437,32 @@ mod tests {
 
     #[test]
     fn crowding_threshold_rounds_up() {
-        let rule = CrowdingRule::new(750).expect("valid");
+        let rule = CrowdingRule::new(750, 1).expect("valid");
         assert_eq!(rule.threshold(41), 31); // 30.75
         assert_eq!(rule.threshold(0), 1);
-        assert!(CrowdingRule::new(0).is_err());
-        assert!(CrowdingRule::new(10_001).is_err());
+        assert!(CrowdingRule::new(0, 1).is_err());
+        assert!(CrowdingRule::new(10_001, 1).is_err());
+        assert!(CrowdingRule::new(800, 0).is_err());
+    }
+
+    #[test]
+    fn crowding_floor_has_sharp_edges() {
+        let rules = Rules::Crowding(CrowdingRule::new(500, 25).expect("valid"));
+        // Half of 40 is 20, but the floor is 25.
+        assert_eq!(rules.evaluate(7, Some(&CAFE), 24), None);
+        assert_eq!(
+            rules.evaluate(7, Some(&CAFE), 25),
+            Some(AlertLevel::Crowded)
+        );
+        assert_eq!(
+            rules.evaluate(7, Some(&CAFE), 26),
+            Some(AlertLevel::Crowded)
+        );
     }
 
     #[test]
     fn crowding_cannot_judge_an_unknown_venue() {
-        let rules = Rules::Crowding(CrowdingRule::new(500).expect("valid"));
+        let rules = Rules::Crowding(CrowdingRule::new(500, 1).expect("valid"));
         assert_eq!(rules.evaluate(7, None, 1_000_000), None);
     }
 
@@ -453,7 +486,7 @@ mod tests {
 
     #[test]
     fn dummy_code_never_alerts() {
-        let crowding = Rules::Crowding(CrowdingRule::new(1).expect("valid"));
+        let crowding = Rules::Crowding(CrowdingRule::new(1, 1).expect("valid"));
         let outbreak = Rules::Outbreak(OutbreakRule::default_rules());
         for count in [1, 1_000, i64::MAX] {
             assert_eq!(

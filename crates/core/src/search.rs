@@ -16,9 +16,12 @@
 //! The driver is written against the narrow [`LevelAggregator`] trait: the collector
 //! implements it over gRPC (the leader runs the aggregation with the helper, each adds its
 //! noise), [`PlaintextAggregator`] implements it over plaintext counts with the same noise for
-//! the planner's tests and the accuracy bench. Before every release the driver charges the
+//! the planner's tests and the accuracy bench, and [`engine::VdafAggregator`] runs the real
+//! Poplar1 engine in process. Before every release the driver charges the
 //! release's privacy cost to the [`Accountant`]; a refused charge stops the search before
 //! anything is released.
+
+pub mod engine;
 
 use std::collections::HashMap;
 
@@ -111,6 +114,15 @@ pub struct SearchConfig {
     pub leaf_share: f64,
     /// Open mode: the most candidates one release may have.
     pub max_candidates: usize,
+    /// Open mode: a prefix is kept only if its noisy count also reaches this many standard
+    /// deviations of the release's noise. Without such a floor, a threshold small against
+    /// the noise keeps many empty prefixes, each of which brings `2^stride` new candidates,
+    /// and the walk grows without bound. `None` (the default) picks
+    /// `sqrt(2 (stride + 2) ln 2)`, for which the Gaussian tail bound gives each empty
+    /// candidate a chance below `2^-(stride + 2)` to be kept, so that an empty prefix's
+    /// `2^stride` children keep fewer than a quarter of a prefix on average. `Some(0.0)`
+    /// disables the floor.
+    pub noise_floor_sds: Option<f64>,
 }
 
 impl SearchConfig {
@@ -123,6 +135,7 @@ impl SearchConfig {
             stride: 1,
             leaf_share: 1.0,
             max_candidates: 1 << 20,
+            noise_floor_sds: None,
         }
     }
 
@@ -145,6 +158,14 @@ impl SearchConfig {
         }
         if !(self.leaf_share > 0.0 && self.leaf_share <= 1.0) {
             return Err(SearchError::InvalidConfig("leaf_share must lie in (0, 1]"));
+        }
+        if self
+            .noise_floor_sds
+            .is_some_and(|z| !(z.is_finite() && z >= 0.0))
+        {
+            return Err(SearchError::InvalidConfig(
+                "noise_floor_sds must be finite and >= 0",
+            ));
         }
         if self.max_candidates == 0 {
             return Err(SearchError::InvalidConfig(
@@ -282,6 +303,9 @@ pub fn run<A: LevelAggregator>(
     })
 }
 
+/// The counts of one release and the noise they carry.
+type Released = (Vec<i64>, Option<ReleaseNoise>);
+
 /// The state of one search.
 struct Walk<'a, A> {
     config: &'a SearchConfig,
@@ -307,7 +331,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
         }
         codes.sort_unstable();
         codes.dedup();
-        let counts = self.release(bits - 1, codes.clone(), 1.0)?;
+        let (counts, _) = self.release(bits - 1, codes.clone(), 1.0)?;
         Ok(codes.into_iter().zip(counts).collect())
     }
 
@@ -318,6 +342,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
         let leaf = self.config.bits - 1;
         let threshold = i64::try_from(self.config.threshold).unwrap_or(i64::MAX);
         let mut kept: Vec<u64> = vec![0];
+
         let mut previous_bits = 0u32;
 
         for (&level, &share) in levels.iter().zip(&shares) {
@@ -331,12 +356,13 @@ impl<A: LevelAggregator> Walk<'_, A> {
                 return Ok(Vec::new());
             }
 
-            let counts = self.release(level, candidates.clone(), share)?;
+            let (counts, noise) = self.release(level, candidates.clone(), share)?;
             if level == leaf {
                 return Ok(candidates.into_iter().zip(counts).collect());
             }
 
-            // Keep the prefixes whose noisy count reaches the threshold.
+            // Keep the prefixes whose noisy count reaches the threshold and the noise floor.
+            let threshold = threshold.max(self.noise_floor(noise));
             kept = candidates
                 .into_iter()
                 .zip(counts)
@@ -350,6 +376,19 @@ impl<A: LevelAggregator> Walk<'_, A> {
         }
         // The last entry of `levels` is the leaf, which returns above.
         Ok(Vec::new())
+    }
+
+    /// The noise floor in standard deviations of a release's noise (two aggregators' worth:
+    /// `sqrt(2 sigma^2)`), rounded up; 0 without noise.
+    fn noise_floor(&self, noise: Option<ReleaseNoise>) -> i64 {
+        let z = self.config.noise_floor_sds.unwrap_or_else(|| {
+            (2.0 * f64::from(self.config.stride + 2) * std::f64::consts::LN_2).sqrt()
+        });
+        noise.map_or(0, |n| {
+            let sd = (2.0 * n.sigma2.to_f64()).sqrt();
+            // A float-to-int `as` saturates; the floor is a pruning heuristic, not privacy.
+            (z * sd).ceil() as i64
+        })
     }
 
     /// All `2^step` extensions of each prefix, sorted (prefixes are sorted and distinct).
@@ -380,7 +419,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
         level: u32,
         prefixes: Vec<u64>,
         share: f64,
-    ) -> Result<Vec<i64>, SearchError<A::Error>> {
+    ) -> Result<Released, SearchError<A::Error>> {
         // The noise for this release, charged before anything is asked for.
         let candidates = prefixes.len();
         let noise = if self.dp.noise {
@@ -422,7 +461,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
             kept: candidates,
             rho,
         });
-        Ok(counts)
+        Ok((counts, noise))
     }
 }
 
@@ -607,7 +646,8 @@ mod tests {
         .expect("search");
         assert!(out.levels.iter().all(|l| l.rho > 0.0));
         assert!((acc.spent_batch(3) - out.rho).abs() < 1e-15);
-        assert!(out.rho <= 0.05 && out.rho > 0.0499);
+        // A walk may stop early when no prefix is kept; it never spends more than the budget.
+        assert!(out.rho <= 0.05 && out.rho > 0.0);
     }
 
     #[test]
@@ -755,6 +795,28 @@ mod tests {
         )
         .expect_err("threshold 0 keeps everything");
         assert!(matches!(err, SearchError::TooManyCandidates { .. }));
+    }
+
+    #[test]
+    fn the_noise_floor_keeps_a_noisy_walk_small() {
+        // Threshold 1 against noise of sd ~ 45: without the floor most empty prefixes survive.
+        let noisy = DpConfig {
+            rho_batch: 0.004,
+            rho_day: 1.0,
+            ..dp(true)
+        };
+        let config = SearchConfig {
+            max_candidates: 4096,
+            ..SearchConfig::open(8, 1)
+        };
+        let mut acc = Accountant::new(&noisy).expect("valid");
+        let out =
+            run(&config, &noisy, &mut plaintext(reports()), &mut acc, 0, &[]).expect("bounded");
+        assert!(
+            out.levels.iter().all(|l| l.candidates <= 16),
+            "{:?}",
+            out.levels
+        );
     }
 
     #[test]
