@@ -15,7 +15,7 @@ use crate::view::{AlertLevel, AlertView, VenueView};
 /// Width of the drawing in SVG user units.
 const WIDTH: f64 = 760.0;
 /// Number of grid columns across the area.
-const COLUMNS: f64 = 32.0;
+const COLUMNS: f64 = 24.0;
 
 /// Fill colour of a level (shared with the page's CSS).
 pub fn colour(level: AlertLevel) -> &'static str {

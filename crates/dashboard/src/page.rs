@@ -310,6 +310,6 @@ tr.new{background:#fff8d6}.new-badge{background:#1d5fbf;color:#fff;border-radius
 .level-crowding.pill{background:#6a3fc8}.level-orange.pill{background:#f08a24}.level-red.pill{background:#d7263d}
 .budget{display:inline-block;width:60px;height:8px;background:#e3e7ec;border-radius:4px;overflow:hidden;vertical-align:middle}.budget span{display:block;height:100%;background:#2e9d5b}
 .note,.legend{color:#555;font-size:12px}.error{color:#b00020}
-#map{max-width:100%;height:auto;border:1px solid #d5dae0}
+#map{width:100%;height:auto;max-height:70vh;border:1px solid #d5dae0}
 .login{max-width:420px;margin:80px auto}.login input{width:100%;margin:8px 0;padding:6px}
 </style></head><body><main>"#;
