@@ -27,10 +27,13 @@
 //! the signature is checked. The version is the collector's cursor of the newest alert in the
 //! list, so it grows with every new alert and survives restarts without extra state.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer};
 use serde::{Deserialize, Serialize};
 
 use crate::view::{AlertLevel, AlertView, UnixSeconds};
+
+/// The Ed25519 key types (re-exported so that users need no direct `ed25519-dalek` dependency).
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
 /// First bytes of every version-1 list.
 pub const MAGIC: &[u8; 8] = b"HSEXPL01";

@@ -68,8 +68,8 @@ impl AlertLevel {
 /// One alert: a (venue, window) cell that crossed a rule's threshold.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertView {
-    /// Stable, unique identifier chosen by the collector (at most 128 printable ASCII
-    /// characters). Webhook receivers deduplicate on it.
+    /// Stable, unique identifier chosen by the collector: 1 to 128 visible ASCII characters,
+    /// the same for the same alert after a restart. Webhook receivers deduplicate on it.
     pub id: String,
     /// Position in the alert log (see [`AlertCursor`]).
     pub cursor: AlertCursor,

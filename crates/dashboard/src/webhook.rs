@@ -545,7 +545,7 @@ impl WebhookDispatcher {
             )
             .header(TIMESTAMP_HEADER, timestamp)
             .header(SIGNATURE_HEADER, self.endpoint.key.sign(timestamp, &body))
-            .header(DELIVERY_HEADER, &alert.id)
+            .header(DELIVERY_HEADER, delivery_header(&alert.id))
             .header(ATTEMPT_HEADER, attempt)
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
@@ -568,6 +568,17 @@ impl WebhookDispatcher {
         tokio::time::timeout(self.policy.request_timeout, send)
             .await
             .map_err(|_| "timed out".to_owned())?
+    }
+}
+
+/// The id as a header value; an id that is not visible ASCII (the source broke the
+/// [`AlertView::id`] contract) is sent hex-encoded rather than blocking its delivery forever.
+fn delivery_header(id: &str) -> String {
+    let visible = !id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic());
+    if visible {
+        id.to_owned()
+    } else {
+        format!("hex:{}", hex::encode(id))
     }
 }
 
@@ -695,6 +706,13 @@ mod tests {
             ));
         }
         assert!(!format!("{:?}", key()).contains("42"));
+    }
+
+    #[test]
+    fn delivery_header_is_always_a_valid_header_value() {
+        assert_eq!(delivery_header("alert-17"), "alert-17");
+        assert_eq!(delivery_header("a b\n"), "hex:6120620a");
+        assert!(hyper::header::HeaderValue::from_str(&delivery_header("ünï")).is_ok());
     }
 
     #[test]
