@@ -313,3 +313,89 @@ tr.new{background:#fff8d6}.new-badge{background:#1d5fbf;color:#fff;border-radius
 #map{width:100%;height:auto;max-height:70vh;border:1px solid #d5dae0}
 .login{max-width:420px;margin:80px auto}.login input{width:100%;margin:8px 0;padding:6px}
 </style></head><body><main>"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::SearchModeView;
+
+    fn hostile_alert() -> AlertView {
+        AlertView {
+            id: "x".into(),
+            cursor: AlertCursor(5),
+            task: "t".into(),
+            venue_code: 0xabc,
+            venue_name: "<script>alert(1)</script>".into(),
+            category: "\"><img src=x onerror=alert(2)>".into(),
+            lat: 50.0,
+            lon: 8.0,
+            window_start: 1_796_169_600 + 3600,
+            window_secs: 3600,
+            level: AlertLevel::Red,
+            noisy_count: 3,
+            stddev: 1.0,
+            rule: "<b>rule</b>".into(),
+            first_seen: 1_796_169_600 + 7200,
+        }
+    }
+
+    fn render_one(alert: &AlertView, seen: AlertCursor) -> String {
+        let venues = [VenueView {
+            code: 0xabc,
+            name: alert.venue_name.clone(),
+            category: alert.category.clone(),
+            capacity: 10,
+            lat: 50.0,
+            lon: 8.0,
+        }];
+        let batch = BatchView {
+            task: "<t>".into(),
+            window_start: 0,
+            window_secs: 3600,
+            accepted: 1,
+            rejected: 0,
+            search_mode: SearchModeView::Open,
+            epsilon_spent: 0.5,
+            epsilon_left: 0.5,
+            delta: 1e-9,
+            alerts: 1,
+            collected_at: None,
+        };
+        let query = PageQuery {
+            category: Some("<q>".into()),
+            ..PageQuery::default()
+        };
+        let alerts = [alert.clone()];
+        let model = PageModel {
+            query: &query,
+            day: 1_796_169_600,
+            venues: &venues,
+            day_alerts: &alerts,
+            batches: &[batch],
+            seen,
+            summary: AlertSummary::default(),
+        };
+        render(&model)
+    }
+
+    #[test]
+    fn registry_text_and_query_values_are_escaped() {
+        let html = render_one(&hostile_alert(), AlertCursor::START);
+        assert!(!html.contains("<script>alert"));
+        assert!(!html.contains("<img src=x"));
+        assert!(!html.contains("<b>rule"));
+        assert!(!html.contains("<t>") && !html.contains("<q>"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn alerts_after_the_seen_cursor_are_marked_new() {
+        assert!(render_one(&hostile_alert(), AlertCursor(4)).contains(r#"class="alert new""#));
+        assert!(!render_one(&hostile_alert(), AlertCursor(5)).contains(r#"class="alert new""#));
+    }
+
+    #[test]
+    fn noisy_count_shows_its_95_percent_range() {
+        assert!(render_one(&hostile_alert(), AlertCursor::START).contains("3 ± 2.0"));
+    }
+}

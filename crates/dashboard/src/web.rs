@@ -12,7 +12,8 @@
 //! | `GET /exposure-list` | open | the signed exposure list (binary, see [`crate::exposure`]) |
 //!
 //! "token" means the collector's bearer token in `Authorization: Bearer`, or the session cookie
-//! the login form sets; anything else gets 401.
+//! the login form sets; anything else gets 401 and counts in
+//! `hotspot_dashboard_refused_total{reason="no_valid_token"|"login"}`.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -173,6 +174,7 @@ async fn require_token(
         return next.run(request).await;
     }
     info!(path = %request.uri().path(), "dashboard request refused: no valid token");
+    metrics::counter!("hotspot_dashboard_refused_total", "reason" => "no_valid_token").increment(1);
     let wants_html = request
         .headers()
         .get(header::ACCEPT)
@@ -421,6 +423,7 @@ struct LoginForm {
 async fn login(State(state): State<DashboardState>, Form(form): Form<LoginForm>) -> Response {
     if !state.inner.token.matches(form.token.as_bytes()) {
         warn!("dashboard login refused: wrong token");
+        metrics::counter!("hotspot_dashboard_refused_total", "reason" => "login").increment(1);
         return (
             StatusCode::UNAUTHORIZED,
             Html(page::login_page(Some("Wrong token."))),

@@ -17,6 +17,12 @@
 //!
 //! The receiver recomputes the MAC over the raw body, compares in constant time and refuses
 //! timestamps too far from its clock ([`verify_signature`] does all three).
+//!
+//! # Metrics
+//!
+//! `hotspot_webhook_attempts_total{endpoint, outcome="delivered"|"failed"}` and the gauge
+//! `hotspot_webhook_pending{endpoint}`, through the `metrics` facade (the collector's
+//! Prometheus exporter publishes them). The endpoint label is its configured name.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -472,6 +478,9 @@ impl WebhookDispatcher {
                 stats.failed += 1;
             }
         }
+        let pending = self.pending().await?;
+        metrics::gauge!("hotspot_webhook_pending", "endpoint" => self.endpoint.name.clone())
+            .set(pending as f64);
         Ok(stats)
     }
 
@@ -517,6 +526,8 @@ impl WebhookDispatcher {
         );
         let next = now_millis().saturating_add(self.policy.backoff(attempt).as_millis() as u64);
         let delivered = outcome.is_ok();
+        let label = if delivered { "delivered" } else { "failed" };
+        metrics::counter!("hotspot_webhook_attempts_total", "endpoint" => self.endpoint.name.clone(), "outcome" => label).increment(1);
         let record = blocking(move || match delivered {
             true => outbox.mark_delivered(&name, &id),
             false => outbox.mark_failed(&name, &id, attempt, next),

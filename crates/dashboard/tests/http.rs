@@ -199,3 +199,60 @@ async fn exposure_list_is_signed_and_holds_the_outbreak_cells() {
     let other = ed25519_dalek::SigningKey::from_bytes(&[0x12; 32]).verifying_key();
     assert!(ExposureList::verify(&reply.body, &other).is_err());
 }
+
+/// Pages carry a script-free-origin CSP, no caching and no sniffing; logout expires the session.
+#[tokio::test]
+async fn pages_carry_security_headers_and_logout_expires_the_session() {
+    let addr = serve(demo_source()).await;
+    let page = get(
+        &format!("http://{addr}/dashboard"),
+        &[("authorization", &bearer())],
+    )
+    .await;
+    let csp = page.headers["content-security-policy"]
+        .to_str()
+        .expect("ascii");
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert_eq!(page.headers["x-content-type-options"], "nosniff");
+    let text = page.text();
+    for external in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+        "<script src",
+    ] {
+        assert!(
+            !text.contains(external),
+            "nothing loaded from elsewhere: {external}"
+        );
+    }
+
+    let out = send(
+        Method::POST,
+        &format!("http://{addr}/dashboard/logout"),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    let cookie = out.headers["set-cookie"].to_str().expect("ascii");
+    assert!(cookie.starts_with("hotspot_session=;") && cookie.contains("Max-Age=0"));
+}
+
+/// Without a configured signing key no exposure list is served.
+#[tokio::test]
+async fn exposure_list_is_absent_without_a_signing_key() {
+    let state = hotspot_dashboard::DashboardState::new(
+        std::sync::Arc::new(demo_source()),
+        hotspot_dashboard::BearerToken::new(TOKEN).expect("token"),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, hotspot_dashboard::router(state)).await });
+    let reply = get(&format!("http://{addr}/exposure-list"), &[]).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+}
