@@ -20,6 +20,7 @@
 //! | [`page`], [`map`] | server-rendered HTML and the SVG heat grid |
 //! | [`webhook`] | signed webhook delivery with retries through a durable outbox |
 //! | [`demo`] | made-up demo data |
+//! | [`conformance`] | contract checks the collector's store runs against its implementations |
 //!
 //! With `default-features = false` only [`view`] and [`exposure`] are built (serde and
 //! ed25519-dalek), which is what the visitor library needs.
@@ -31,6 +32,8 @@ pub mod view;
 pub mod auth;
 #[cfg(feature = "server")]
 mod civil;
+#[cfg(feature = "server")]
+pub mod conformance;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]

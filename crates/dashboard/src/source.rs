@@ -28,7 +28,8 @@ pub enum SourceError {
 /// returns the first `n` alerts with cursor `> c`, in increasing cursor order. The gRPC alert
 /// stream and the webhook dispatcher both page through the log with this one method.
 pub trait DashboardSource: Send + Sync + 'static {
-    /// Alerts selected by `filter`, ordered by window start then venue code, at most `limit`.
+    /// Alerts selected by `filter` (exactly those [`AlertFilter::matches`] accepts), ordered by
+    /// window start, then venue code, then cursor; at most `limit`.
     fn alerts(&self, filter: &AlertFilter, limit: usize) -> Result<Vec<AlertView>, SourceError>;
 
     /// Up to `limit` alerts with cursor strictly greater than `cursor`, in cursor order.
