@@ -6,7 +6,7 @@
 //! pass them in this crate's tests.
 
 use crate::source::DashboardSource;
-use crate::view::{AlertCursor, AlertFilter, AlertLevel, AlertView};
+use crate::view::{AlertCursor, AlertFilter, AlertLevel, AlertView, LatLon};
 use crate::webhook::Outbox;
 
 /// An alert with the given id and window, for filling a store under test.
@@ -22,8 +22,10 @@ pub fn sample_alert(id: &str, venue_code: u64, window_start: u64, level: AlertLe
         } else {
             "gym".into()
         },
-        lat: 50.0,
-        lon: 8.0,
+        location: Some(LatLon {
+            lat: 50.0,
+            lon: 8.0,
+        }),
         window_start,
         window_secs: 3600,
         level,

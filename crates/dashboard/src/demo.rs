@@ -6,7 +6,9 @@
 //! output of a search.
 
 use crate::source::InMemorySource;
-use crate::view::{AlertCursor, AlertLevel, AlertView, BatchView, SearchModeView, VenueView};
+use crate::view::{
+    AlertCursor, AlertLevel, AlertView, BatchView, LatLon, SearchModeView, VenueView,
+};
 
 /// Categories used by the demo, with capacities.
 const CATEGORIES: [(&str, u32); 5] = [
@@ -132,8 +134,10 @@ fn alert(
         venue_code: venue.code,
         venue_name: venue.name.clone(),
         category: venue.category.clone(),
-        lat: venue.lat,
-        lon: venue.lon,
+        location: Some(LatLon {
+            lat: venue.lat,
+            lon: venue.lon,
+        }),
         window_start,
         window_secs: 3600,
         level,

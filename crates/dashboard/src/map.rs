@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::page::esc;
-use crate::view::{AlertLevel, AlertView, VenueView};
+use crate::view::{AlertLevel, AlertView, LatLon, VenueView};
 
 /// Width of the drawing in SVG user units.
 const WIDTH: f64 = 760.0;
@@ -72,9 +72,10 @@ impl Frame {
     }
 }
 
-/// Per alerted venue: how many venue-hours and the highest level.
+/// Per alerted venue: where it is, how many venue-hours and the highest level.
 struct VenueHeat<'a> {
     alert: &'a AlertView,
+    at: LatLon,
     hours: usize,
     level: AlertLevel,
 }
@@ -83,8 +84,13 @@ struct VenueHeat<'a> {
 pub fn render(venues: &[VenueView], alerts: &[AlertView]) -> String {
     let points: Vec<(f64, f64)> = venues
         .iter()
-        .map(|v| (v.lat, v.lon))
-        .chain(alerts.iter().map(|a| (a.lat, a.lon)))
+        .map(|v| LatLon {
+            lat: v.lat,
+            lon: v.lon,
+        })
+        .chain(alerts.iter().filter_map(|a| a.location))
+        .filter(LatLon::is_valid)
+        .map(|p| (p.lat, p.lon))
         .collect();
     let Some(frame) = Frame::new(&points) else {
         return empty_map();
@@ -114,9 +120,14 @@ fn empty_map() -> String {
 
 fn venue_heat(alerts: &[AlertView]) -> BTreeMap<u64, VenueHeat<'_>> {
     let mut heat: BTreeMap<u64, VenueHeat<'_>> = BTreeMap::new();
-    for alert in alerts {
+    // Alerts without a valid location (unregistered codes) stay off the map.
+    let located = alerts
+        .iter()
+        .filter_map(|a| Some((a, a.location.filter(LatLon::is_valid)?)));
+    for (alert, at) in located {
         let entry = heat.entry(alert.venue_code).or_insert(VenueHeat {
             alert,
+            at,
             hours: 0,
             level: alert.level,
         });
@@ -131,7 +142,7 @@ fn grid_cells(svg: &mut String, frame: &Frame, heat: &BTreeMap<u64, VenueHeat<'_
     let side = WIDTH / COLUMNS;
     let mut cells: BTreeMap<(i64, i64), (usize, AlertLevel)> = BTreeMap::new();
     for v in heat.values() {
-        let (x, y) = frame.project(v.alert.lat, v.alert.lon);
+        let (x, y) = frame.project(v.at.lat, v.at.lon);
         let key = ((x / side).floor() as i64, (y / side).floor() as i64);
         let cell = cells.entry(key).or_insert((0, v.level));
         cell.0 += v.hours;
@@ -158,7 +169,14 @@ fn venue_dots(
     venues: &[VenueView],
     heat: &BTreeMap<u64, VenueHeat<'_>>,
 ) {
-    for venue in venues.iter().filter(|v| !heat.contains_key(&v.code)) {
+    let plain = venues.iter().filter(|v| !heat.contains_key(&v.code));
+    for venue in plain.filter(|v| {
+        LatLon {
+            lat: v.lat,
+            lon: v.lon,
+        }
+        .is_valid()
+    }) {
         let (x, y) = frame.project(venue.lat, venue.lon);
         let _ = write!(
             svg,
@@ -167,7 +185,7 @@ fn venue_dots(
         );
     }
     for (code, v) in heat {
-        let (x, y) = frame.project(v.alert.lat, v.alert.lon);
+        let (x, y) = frame.project(v.at.lat, v.at.lon);
         let r = 4.0 + (v.hours as f64).sqrt() * 1.6;
         let _ = write!(
             svg,

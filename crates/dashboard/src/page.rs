@@ -317,7 +317,7 @@ tr.new{background:#fff8d6}.new-badge{background:#1d5fbf;color:#fff;border-radius
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::SearchModeView;
+    use crate::view::{LatLon, SearchModeView};
 
     fn hostile_alert() -> AlertView {
         AlertView {
@@ -327,8 +327,10 @@ mod tests {
             venue_code: 0xabc,
             venue_name: "<script>alert(1)</script>".into(),
             category: "\"><img src=x onerror=alert(2)>".into(),
-            lat: 50.0,
-            lon: 8.0,
+            location: Some(LatLon {
+                lat: 50.0,
+                lon: 8.0,
+            }),
             window_start: 1_796_169_600 + 3600,
             window_secs: 3600,
             level: AlertLevel::Red,
@@ -392,6 +394,22 @@ mod tests {
     fn alerts_after_the_seen_cursor_are_marked_new() {
         assert!(render_one(&hostile_alert(), AlertCursor(4)).contains(r#"class="alert new""#));
         assert!(!render_one(&hostile_alert(), AlertCursor(5)).contains(r#"class="alert new""#));
+    }
+
+    #[test]
+    fn unlocated_alerts_are_listed_but_not_drawn() {
+        let mut alert = hostile_alert();
+        alert.location = None;
+        alert.venue_code = 0xdef;
+        let html = render_one(&alert, AlertCursor::START);
+        assert!(html.contains(r#"<tr class="alert new" data-venue="def""#));
+        assert!(!html.contains(r#"circle class="alerted"#));
+        assert!(!html.contains("NaN"));
+        alert.location = Some(LatLon {
+            lat: f64::NAN,
+            lon: 8.0,
+        });
+        assert!(!render_one(&alert, AlertCursor::START).contains("NaN"));
     }
 
     #[test]

@@ -81,10 +81,9 @@ pub struct AlertView {
     pub venue_name: String,
     /// The venue's category from the registry (for example "restaurant").
     pub category: String,
-    /// Latitude in degrees (WGS 84), from the registry.
-    pub lat: f64,
-    /// Longitude in degrees (WGS 84), from the registry.
-    pub lon: f64,
+    /// Where the venue is, from the registry; `None` for a code nobody registered (open mode).
+    /// Such alerts are listed in the table but not drawn on the map.
+    pub location: Option<LatLon>,
     /// Start of the alerted window.
     pub window_start: UnixSeconds,
     /// Length of the window in seconds (3600 for hourly windows).
@@ -99,6 +98,22 @@ pub struct AlertView {
     pub rule: String,
     /// When the collector first stored the alert.
     pub first_seen: UnixSeconds,
+}
+
+/// A point on the map, in degrees (WGS 84).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatLon {
+    /// Latitude, -90 to 90.
+    pub lat: f64,
+    /// Longitude, -180 to 180.
+    pub lon: f64,
+}
+
+impl LatLon {
+    /// Whether both coordinates are finite and in range.
+    pub fn is_valid(&self) -> bool {
+        (-90.0..=90.0).contains(&self.lat) && (-180.0..=180.0).contains(&self.lon)
+    }
 }
 
 /// Search mode a batch was collected with (mirrors the task's mode).
