@@ -2,7 +2,7 @@
 //! either in an `Authorization: Bearer` header (scripts, the JSON API) or in a session cookie
 //! set by the login form (people in a browser).
 //!
-//! The cookie never holds the token itself: it holds HMAC-SHA256(token, [`SESSION_LABEL`]), so
+//! The cookie never holds the token itself: it holds HMAC-SHA256(token, a fixed label), so
 //! a leaked cookie does not reveal the token (it still grants access until the token is
 //! rotated, which invalidates every session). Comparisons use `subtle`; the only thing that
 //! leaks through timing is the presented value's length, which is not secret.

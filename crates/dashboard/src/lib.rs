@@ -25,6 +25,8 @@
 //! With `default-features = false` only [`view`] and [`exposure`] are built (serde and
 //! ed25519-dalek), which is what the visitor library needs.
 
+#![warn(missing_docs)]
+
 pub mod exposure;
 pub mod view;
 
