@@ -183,11 +183,12 @@ impl Browser {
         self.wait_for_load().await;
     }
 
-    async fn screenshot(&mut self, name: &str) -> PathBuf {
+    /// Writes a PNG of the whole page (`full`) or of the 1200x1000 viewport.
+    async fn screenshot(&mut self, name: &str, full: bool) -> PathBuf {
         let shot = self
             .call(
                 "Page.captureScreenshot",
-                json!({ "format": "png", "captureBeyondViewport": true }),
+                json!({ "format": "png", "captureBeyondViewport": full }),
             )
             .await;
         let png = base64::engine::general_purpose::STANDARD
@@ -293,7 +294,8 @@ async fn dashboard_in_headless_chromium_shows_and_filters_alerted_venues() {
             .as_u64()
             >= Some(24)
     );
-    let whole_day = browser.screenshot("dashboard.png").await;
+    let whole_day = browser.screenshot("dashboard.png", true).await;
+    browser.screenshot("dashboard-top.png", false).await;
 
     // 3. A level filter from the query string: only red venues remain, on map and table.
     browser
@@ -307,7 +309,7 @@ async fn dashboard_in_headless_chromium_shows_and_filters_alerted_venues() {
             .iter()
             .all(|r| r.contains(":red:"))
     );
-    browser.screenshot("dashboard-red.png").await;
+    browser.screenshot("dashboard-red.png", true).await;
 
     // 4. The hour strip (time slider): clicking 19:00 shows only that hour's alerts.
     browser
