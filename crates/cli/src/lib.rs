@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod accuracy;
+
 /// hotspot: privacy-preserving hotspot detection from venue check-ins.
 #[derive(Debug, Parser)]
 #[command(name = "hotspot", version, about)]

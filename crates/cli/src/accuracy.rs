@@ -1,0 +1,465 @@
+//! `hotspot bench accuracy`: runs the search over a synthetic city's day with noise on and
+//! measures how well the released alerts match the ground truth.
+//!
+//! For every hour of the day the city's reports form one batch; the search (registry or open
+//! mode) runs over it with the task's noise, the rules turn the noisy counts into alerts, and
+//! the alert cells (venue, hour) are compared with the true ones: precision is the share of
+//! released alerts that are true, recall the share of true alerts released. The last line is
+//!
+//! ```text
+//! precision=<p> recall=<r> epsilon=<e> delta=<d> epsilon_day=<e'>
+//! ```
+//!
+//! with `epsilon` per person for one batch and `epsilon_day` per person over the day's
+//! batches, both at `delta`. `--sweep` prints precision and recall against epsilon instead of
+//! one run, so that an authority can choose its trade-off.
+//!
+//! The aggregation runs in process, by default over **plaintext** counts
+//! ([`hotspot_core::search::PlaintextAggregator`]) with exactly the noise the two aggregators
+//! add: accuracy depends only on the noise and the search, not on the cryptography, which
+//! computes the same counts. `--engine vdaf` runs the Poplar1 engine instead (every report
+//! sharded, then prepared and verified by both aggregators at every level), which is what the
+//! search time of a real deployment is made of.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use hotspot_core::city::{Batches, City, CityConfig, WINDOWS};
+use hotspot_core::dp::{Accountant, DpConfig, epsilon_for_rho, rho_for_epsilon};
+use hotspot_core::rules::{CrowdingRule, OutbreakRule, Rules, VenueInfo};
+use hotspot_core::search::engine::VdafAggregator;
+use hotspot_core::search::{self, PlaintextAggregator, SearchConfig};
+use hotspot_core::task::{SearchMode, TaskKind};
+use hotspot_vdaf::VERIFY_KEY_SIZE;
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+
+/// Arguments of `hotspot bench accuracy`.
+#[derive(Debug, Clone, Args)]
+pub struct AccuracyArgs {
+    /// Seed of the city and of the noise.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Search mode.
+    #[arg(long, value_enum, default_value_t = ModeArg::Registry)]
+    pub mode: ModeArg,
+    /// Task kind.
+    #[arg(long, value_enum, default_value_t = TaskArg::Crowding)]
+    pub task: TaskArg,
+    /// City size.
+    #[arg(long, value_enum, default_value_t = CitySize::Ordinary)]
+    pub city: CitySize,
+    /// Privacy loss per person per batch.
+    #[arg(long, default_value_t = 1.0)]
+    pub epsilon: f64,
+    /// Failure probability of the (epsilon, delta) guarantee.
+    #[arg(long, default_value_t = 1e-9)]
+    pub delta: f64,
+    /// Print precision and recall against epsilon instead of one run.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Switch the noise off (the alerts then equal the ground truth).
+    #[arg(long)]
+    pub no_noise: bool,
+    /// What computes the counts: the Poplar1 engine (both aggregators in process) or plaintext
+    /// counting with the same noise.
+    #[arg(long, value_enum, default_value_t = Engine::Plaintext)]
+    pub engine: Engine,
+    /// Open mode: tree levels descended per step (1 = both children of every kept prefix).
+    /// Fewer steps spend the budget on fewer releases (less noise in each) at the price of
+    /// more candidates per release (2^stride per kept prefix).
+    #[arg(long, default_value_t = 8)]
+    pub stride: u32,
+    /// Only search these windows (hours), e.g. `--windows 12,19`; all 24 by default.
+    #[arg(long, value_delimiter = ',')]
+    pub windows: Vec<u64>,
+}
+
+/// `--engine`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Engine {
+    /// Plaintext counts with the aggregators' noise.
+    Plaintext,
+    /// The Poplar1 engine: reports sharded, prepared and verified by both aggregators.
+    Vdaf,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// One leaf-level aggregation over the registered venue codes.
+    Registry,
+    /// The prefix walk.
+    Open,
+}
+
+/// `--task`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    /// Occupancy against capacity.
+    Crowding,
+    /// Positive presences against category levels.
+    Outbreak,
+}
+
+/// `--city`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CitySize {
+    /// 300 visitors, 40 venues.
+    Tiny,
+    /// 20,000 visitors, 2,000 venues.
+    Ordinary,
+    /// 100,000 visitors, 10,000 venues.
+    Large,
+}
+
+/// The default task of a kind: its rules and credential limit (the sensitivity).
+#[derive(Debug, Clone)]
+pub struct TaskSetup {
+    /// Crowding or outbreak.
+    pub kind: TaskKind,
+    /// Alert rules.
+    pub rules: Rules,
+    /// Credential limit per window (outbreak: also the padded reports per window).
+    pub limit: u32,
+}
+
+impl TaskSetup {
+    /// Crowding: alert at 80 % of capacity and at least 40 people; one report per person
+    /// and hour.
+    pub fn crowding() -> anyhow::Result<Self> {
+        let rule = CrowdingRule::new(800, 40).context("crowding rule")?;
+        Ok(Self {
+            kind: TaskKind::Crowding,
+            rules: Rules::Crowding(rule),
+            limit: 1,
+        })
+    }
+
+    /// Outbreak: the default category levels; uploads padded to 3 reports per hour.
+    pub fn outbreak() -> Self {
+        let rules = Rules::Outbreak(OutbreakRule::default_rules());
+        Self {
+            kind: TaskKind::Outbreak,
+            rules,
+            limit: 3,
+        }
+    }
+}
+
+/// The outcome of one accuracy run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// Released alerts that are true, over released alerts (1 when none is released).
+    pub precision: f64,
+    /// True alerts released, over true alerts (1 when there is none).
+    pub recall: f64,
+    /// Number of true alert cells.
+    pub true_alerts: usize,
+    /// Number of released alert cells.
+    pub released_alerts: usize,
+    /// Largest zCDP cost charged to one batch.
+    pub rho_batch: f64,
+    /// zCDP cost charged to the day.
+    pub rho_day: f64,
+    /// Time spent in the searches.
+    pub search_time: Duration,
+}
+
+/// The search configuration for a mode over a city (`stride` for open mode).
+pub fn search_config(mode: SearchMode, bits: u32, threshold: u64, stride: u32) -> SearchConfig {
+    match mode {
+        SearchMode::Registry => SearchConfig::registry(bits),
+        SearchMode::Open => SearchConfig {
+            stride,
+            ..SearchConfig::open(bits, threshold)
+        },
+    }
+}
+
+/// How a bench run computes and which windows it searches.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Plaintext or the Poplar1 engine.
+    pub engine: Engine,
+    /// Windows to search (all when empty).
+    pub windows: Vec<u64>,
+    /// Seed of the noise (and of the clients' randomness with the engine).
+    pub seed: u64,
+}
+
+/// Runs the search over every batch of `batches` and scores the alerts.
+pub fn evaluate(
+    city: &City,
+    setup: &TaskSetup,
+    batches: &Batches,
+    search: &SearchConfig,
+    dp: &DpConfig,
+    options: &RunOptions,
+) -> anyhow::Result<Score> {
+    let directory: HashMap<u64, VenueInfo> = city.directory();
+    let registry = city.registry();
+    let mut accountant = Accountant::new(dp)?;
+    let mut released = BTreeSet::new();
+    let mut rho_batch: f64 = 0.0;
+    let mut search_time = Duration::ZERO;
+
+    let windows: Vec<u64> = if options.windows.is_empty() {
+        (0..WINDOWS).collect()
+    } else {
+        options.windows.clone()
+    };
+    for &window in &windows {
+        // One batch: the hour's reports, with randomness streams of its own.
+        let reports = batches
+            .reports
+            .get(window as usize)
+            .with_context(|| format!("window {window} is not in the day"))?
+            .clone();
+        let stream = |k: u64| {
+            let salt = window.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k;
+            ChaCha20Rng::seed_from_u64(options.seed ^ salt)
+        };
+        let (outcome, elapsed) = match options.engine {
+            Engine::Plaintext => {
+                let mut aggregator = PlaintextAggregator::new(city.config.bits, reports, stream(0));
+                timed(|| {
+                    search::run(
+                        search,
+                        dp,
+                        &mut aggregator,
+                        &mut accountant,
+                        window,
+                        &registry,
+                    )
+                    .map_err(anyhow::Error::from)
+                })
+            }
+            Engine::Vdaf => {
+                let ctx = format!("accuracy/{window}");
+                let mut aggregator = VdafAggregator::shard(
+                    city.config.bits,
+                    ctx.as_bytes(),
+                    [7; VERIFY_KEY_SIZE],
+                    &reports,
+                    &mut stream(1),
+                    [stream(2), stream(3)],
+                )?;
+                timed(|| {
+                    search::run(
+                        search,
+                        dp,
+                        &mut aggregator,
+                        &mut accountant,
+                        window,
+                        &registry,
+                    )
+                    .map_err(anyhow::Error::from)
+                })
+            }
+        };
+        let outcome = outcome.with_context(|| format!("search of window {window}"))?;
+        search_time += elapsed;
+
+        rho_batch = rho_batch.max(outcome.rho);
+        for alert in outcome.alerts(&setup.rules, &directory) {
+            released.insert((alert.code, alert.window));
+        }
+    }
+
+    let truth: BTreeSet<(u64, u64)> = batches
+        .alerts
+        .keys()
+        .filter(|(_, w)| windows.contains(w))
+        .copied()
+        .collect();
+    let hits = released.intersection(&truth).count();
+    let ratio = |num: usize, den: usize| {
+        if den == 0 {
+            1.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
+    Ok(Score {
+        precision: ratio(hits, released.len()),
+        recall: ratio(hits, truth.len()),
+        true_alerts: truth.len(),
+        released_alerts: released.len(),
+        rho_batch,
+        rho_day: accountant.spent_day(0),
+        search_time,
+    })
+}
+
+/// Runs `f` and measures how long it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let out = f();
+    (out, started.elapsed())
+}
+
+/// The DP configuration for `epsilon` per batch at `delta`, with a day budget covering every
+/// batch of the day.
+pub fn dp_config(limit: u32, epsilon: f64, delta: f64, noise: bool) -> anyhow::Result<DpConfig> {
+    let rho_batch = rho_for_epsilon(epsilon, delta)?;
+    Ok(DpConfig {
+        sensitivity: limit,
+        rho_batch,
+        rho_day: rho_batch * WINDOWS as f64,
+        windows_per_day: WINDOWS as u32,
+        noise,
+    })
+}
+
+/// One run at `epsilon`.
+fn run_once(
+    city: &City,
+    setup: &TaskSetup,
+    batches: &Batches,
+    args: &AccuracyArgs,
+    epsilon: f64,
+) -> anyhow::Result<Score> {
+    let mode = match args.mode {
+        ModeArg::Registry => SearchMode::Registry,
+        ModeArg::Open => SearchMode::Open,
+    };
+    let directory = city.directory();
+    let threshold = setup.rules.min_threshold(directory.values());
+    let search = search_config(mode, city.config.bits, threshold, args.stride);
+    let dp = dp_config(setup.limit, epsilon, args.delta, !args.no_noise)?;
+    let options = RunOptions {
+        engine: args.engine,
+        windows: args.windows.clone(),
+        seed: args.seed,
+    };
+    evaluate(city, setup, batches, &search, &dp, &options)
+}
+
+/// Runs `hotspot bench accuracy`.
+pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
+    let config = match args.city {
+        CitySize::Tiny => CityConfig::tiny(args.seed),
+        CitySize::Ordinary => CityConfig::ordinary(args.seed),
+        CitySize::Large => CityConfig::large(args.seed),
+    };
+    let city = City::generate(&config);
+    let setup = match args.task {
+        TaskArg::Crowding => TaskSetup::crowding()?,
+        TaskArg::Outbreak => TaskSetup::outbreak(),
+    };
+    let batches = city.reports(setup.kind, &setup.rules, setup.limit as usize);
+    let reports: usize = batches.reports.iter().map(Vec::len).sum();
+    println!(
+        "city: seed={} visitors={} venues={} check-ins={} reports={} true_alerts={} task={:?} mode={:?} noise={}",
+        config.seed,
+        config.visitors,
+        config.venues,
+        city.checkins.len(),
+        reports,
+        batches.alerts.len(),
+        args.task,
+        args.mode,
+        !args.no_noise,
+    );
+
+    if args.sweep {
+        println!(
+            "{:>8} {:>10} {:>8} {:>12}",
+            "epsilon", "precision", "recall", "epsilon_day"
+        );
+        for epsilon in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
+            let score = run_once(&city, &setup, &batches, &args, epsilon)?;
+            let day = epsilon_for_rho(score.rho_day, args.delta)?;
+            println!(
+                "{epsilon:>8} {:>10.3} {:>8.3} {day:>12.3}",
+                score.precision, score.recall
+            );
+        }
+    }
+
+    let score = run_once(&city, &setup, &batches, &args, args.epsilon)?;
+    let (epsilon, epsilon_day) = if args.no_noise {
+        (f64::INFINITY, f64::INFINITY)
+    } else {
+        (
+            epsilon_for_rho(score.rho_batch, args.delta)?,
+            epsilon_for_rho(score.rho_day, args.delta)?,
+        )
+    };
+    println!(
+        "alerts: true={} released={} rho_batch={:.6} rho_day={:.6} search_time_ms={}",
+        score.true_alerts,
+        score.released_alerts,
+        score.rho_batch,
+        score.rho_day,
+        score.search_time.as_millis()
+    );
+    println!(
+        "precision={:.4} recall={:.4} epsilon={epsilon:.4} delta={:e} epsilon_day={epsilon_day:.4}",
+        score.precision, score.recall, args.delta
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score(kind: TaskArg, mode: SearchMode, noise: bool) -> Score {
+        score_with(kind, mode, noise, Engine::Plaintext)
+    }
+
+    fn score_with(kind: TaskArg, mode: SearchMode, noise: bool, engine: Engine) -> Score {
+        let city = City::generate(&CityConfig::tiny(11));
+        let setup = match kind {
+            TaskArg::Crowding => TaskSetup::crowding().expect("valid"),
+            TaskArg::Outbreak => TaskSetup::outbreak(),
+        };
+        let batches = city.reports(setup.kind, &setup.rules, setup.limit as usize);
+        assert!(!batches.alerts.is_empty(), "the tiny city has alerts");
+        let threshold = setup.rules.min_threshold(city.directory().values());
+        let search = search_config(mode, city.config.bits, threshold, 8);
+        let dp = dp_config(setup.limit, 1.0, 1e-9, noise).expect("valid");
+        let options = RunOptions {
+            engine,
+            windows: Vec::new(),
+            seed: 5,
+        };
+        evaluate(&city, &setup, &batches, &search, &dp, &options).expect("search")
+    }
+
+    #[test]
+    fn registry_mode_without_noise_equals_the_ground_truth() {
+        for kind in [TaskArg::Crowding, TaskArg::Outbreak] {
+            let s = score(kind, SearchMode::Registry, false);
+            assert_eq!((s.precision, s.recall), (1.0, 1.0), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn open_mode_without_noise_equals_the_ground_truth() {
+        for kind in [TaskArg::Crowding, TaskArg::Outbreak] {
+            let s = score(kind, SearchMode::Open, false);
+            assert_eq!((s.precision, s.recall), (1.0, 1.0), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_engine_without_noise_equals_the_ground_truth_in_both_modes() {
+        for mode in [SearchMode::Registry, SearchMode::Open] {
+            let s = score_with(TaskArg::Crowding, mode, false, Engine::Vdaf);
+            assert_eq!((s.precision, s.recall), (1.0, 1.0), "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn noisy_runs_stay_within_the_privacy_budget() {
+        let s = score(TaskArg::Crowding, SearchMode::Registry, true);
+        let eps = epsilon_for_rho(s.rho_batch, 1e-9).expect("valid");
+        assert!(eps <= 1.0 + 1e-9, "{eps}");
+        assert!(s.rho_day <= 24.0 * s.rho_batch * (1.0 + 1e-9));
+    }
+}
