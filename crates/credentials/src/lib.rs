@@ -56,10 +56,13 @@
 //! let context = PresentationContext::new(b"crowding-task", 480_024)?;
 //! let upload = credential.present(&context, 4, 0, &mut rng)?.to_bytes();
 //!
-//! // Leader and helper, per upload: decode, verify against the accepted key days, then
-//! // store the tag in the same transaction as the report (a repeated tag is a replay).
+//! // Leader and helper, per upload: check the header, decode, verify against the accepted
+//! // key days, then store the tag in the same transaction as the report (a repeat is a
+//! // replay).
+//! let tag: Tag = keys.verify_bytes(Day(20_001)..=Day(20_001), CROWDING, &context, 4, &upload)?;
+//! // The same, in two steps.
 //! let presentation = Presentation::from_bytes(&upload)?;
-//! let tag: Tag = keys.verify(Day(20_001)..=Day(20_001), CROWDING, &context, 4, &presentation)?;
+//! assert_eq!(keys.verify(Day(20_001)..=Day(20_001), CROWDING, &context, 4, &presentation)?, tag);
 //! assert_eq!(tag.0.len(), 32);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -659,6 +659,51 @@ impl KeySet {
         }
         verify(key, request_context, context, limit, presentation)
     }
+
+    /// Verifies an encoded presentation, cheapest checks first (what the upload path calls).
+    ///
+    /// The clear header (key id, context digest, limit) is checked before any point is
+    /// decoded, so a peer cannot make the verifier decompress hundreds of points by claiming
+    /// a huge limit or an unknown key; then the body is decoded and [`KeySet::verify`] runs.
+    pub fn verify_bytes(
+        &self,
+        accepted_days: std::ops::RangeInclusive<Day>,
+        request_context: &[u8],
+        context: &PresentationContext,
+        limit: u32,
+        bytes: &[u8],
+    ) -> Result<Tag, CredentialError> {
+        // 1. The header alone: key id known and of an accepted day, context, limit.
+        let mut reader = Reader::new(bytes);
+        let key_id = KeyId(reader.read_array("presentation.key_id")?);
+        let digest: [u8; 8] = reader.read_array("presentation.context_digest")?;
+        let presented = u32::from_be_bytes(reader.read_array("presentation.limit")?);
+        let (day, _) = self
+            .get(&key_id)
+            .ok_or(CredentialError::UnknownKeyId(key_id))?;
+        if !accepted_days.contains(&day) {
+            return Err(CredentialError::StaleKey { key_id, day: day.0 });
+        }
+        if digest != context.digest {
+            return Err(CredentialError::WrongContext);
+        }
+        if presented != limit {
+            return Err(CredentialError::LimitMismatch {
+                presented,
+                expected: limit,
+            });
+        }
+
+        // 2. The body, then the proof.
+        let presentation = Presentation::from_bytes(bytes)?;
+        self.verify(
+            accepted_days,
+            request_context,
+            context,
+            limit,
+            &presentation,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -557,3 +557,64 @@ fn keys_reject_every_non_canonical_field_and_bad_length() {
         IssuerKey::from_secret_bytes(b)
     });
 }
+
+// ---- Verifying encoded presentations: header checks before any point is decoded -----------
+
+#[test]
+fn verify_bytes_accepts_an_honest_upload_and_checks_the_header_first() {
+    let set = KeySet::derive_daily(&[9; 32], Day(20)..=Day(22));
+    let key = set.for_day(Day(21)).expect("present");
+    let days = Day(21)..=Day(21);
+    let bytes = present(&issue(key, 7).credential, 100, 1, 1).to_bytes();
+    assert!(
+        set.verify_bytes(days.clone(), KIND, &context(100), LIMIT, &bytes)
+            .is_ok()
+    );
+
+    // A claimed huge limit over a body of garbage: rejected on the header, nothing decoded.
+    let mut huge = bytes[..20].to_vec();
+    huge[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
+    huge.extend_from_slice(&[0xff; 6000]);
+    assert_eq!(
+        set.verify_bytes(days.clone(), KIND, &context(100), LIMIT, &huge),
+        Err(CredentialError::LimitMismatch {
+            presented: u32::MAX,
+            expected: LIMIT
+        })
+    );
+
+    // Unknown key, stale key, wrong context: each before the body is looked at.
+    let mut unknown = bytes.clone();
+    unknown[..8].copy_from_slice(&[0; 8]);
+    unknown.truncate(20);
+    assert_eq!(
+        set.verify_bytes(days.clone(), KIND, &context(100), LIMIT, &unknown),
+        Err(CredentialError::UnknownKeyId(hotspot_credentials::KeyId(
+            [0; 8]
+        )))
+    );
+    assert_eq!(
+        set.verify_bytes(Day(22)..=Day(22), KIND, &context(100), LIMIT, &bytes[..20]),
+        Err(CredentialError::StaleKey {
+            key_id: key.key_id(),
+            day: 21
+        })
+    );
+    assert_eq!(
+        set.verify_bytes(days.clone(), KIND, &context(101), LIMIT, &bytes[..20]),
+        Err(CredentialError::WrongContext)
+    );
+
+    // A header that passes over a broken body is an encoding error, then a forged proof.
+    assert!(matches!(
+        set.verify_bytes(days.clone(), KIND, &context(100), LIMIT, &bytes[..100]),
+        Err(CredentialError::Encoding(EncodingError::Truncated { .. }))
+    ));
+    let mut forged = bytes.clone();
+    let last = forged.len() - 40;
+    forged[last] ^= 1;
+    assert_eq!(
+        set.verify_bytes(days, KIND, &context(100), LIMIT, &forged),
+        Err(CredentialError::InvalidProof)
+    );
+}
