@@ -30,7 +30,6 @@
 use curve25519_dalek::constants::RISTRETTO_BASEPOINT_TABLE;
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::MultiscalarMul;
 use merlin::Transcript;
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha512};
@@ -41,7 +40,7 @@ use crate::h2c;
 use crate::keys::{Day, IssuerKey, IssuerPublicKey, KeyId, KeySet, generators};
 use crate::labels;
 use crate::randomness::{Expander, draw_seed};
-use crate::sigma::{Proof, Relation};
+use crate::sigma::{Proof, Relation, SecretCombination};
 
 /// Length of the fixed part of a presentation: key id, context digest, limit, 4 elements.
 const HEADER_LEN: usize = 8 + 8 + 4 + 4 * POINT_LEN;
@@ -262,6 +261,13 @@ struct PresentationStatement {
     bits: Vec<RistrettoPoint>,
 }
 
+/// Index of `U~` among the presentation relation's points (after `G`, `H`, `X1`).
+const U_INDEX: usize = 3;
+/// Index of `m1Commit` among the presentation relation's points.
+const M1_COMMIT_INDEX: usize = 4;
+/// Index of `V` among the presentation relation's points.
+const V_INDEX: usize = 5;
+
 /// The presentation relation over `(m1, z, -r, b_0..b_k, s_0..s_k, s2_0..s2_k)`.
 ///
 /// Static points `G, H, X1` come first; with the key's table the verifier uses them
@@ -282,6 +288,7 @@ fn presentation_relation<'a>(
     let (g, h, x1) = (0, 1, 2);
     let [u, m1_commit, v, tag, generator_t] =
         [s.u, s.m1_commit, s.v, s.tag, s.generator_t].map(|point| r.point(point));
+    debug_assert_eq!([u, m1_commit, v], [U_INDEX, M1_COMMIT_INDEX, V_INDEX]);
     let d: Vec<usize> = s.bits.iter().map(|point| r.point(*point)).collect();
 
     // 1. m1Commit = m1*U + z*H;  2. V = z*X1 + (-r)*G.
@@ -611,28 +618,31 @@ pub fn verify(
         });
     }
 
-    // 2. V = (x0 + x2*m2)*U + x1*m1Commit - UPrimeCommit, in constant time (secret scalars).
+    // 2. V = (x0 + x2*m2)*U + x1*m1Commit - UPrimeCommit involves the secret key: the
+    //    verifier never computes V itself but substitutes this combination into the folded
+    //    check, whose secret part is multiplied in constant time.
     let secret = &key.secret;
     let m2 = request_attribute(request_context);
-    let scalars = Zeroizing::new([secret.x0 + secret.x2 * m2, secret.x1]);
-    let v = RistrettoPoint::multiscalar_mul(
-        scalars.iter(),
-        [presentation.u.0, presentation.m1_commit.0],
-    ) - presentation.u_prime_commit.0;
+    let x0_x2_m2 = Zeroizing::new(secret.x0 + secret.x2 * m2);
 
-    // 3. The proof, checked in variable time over public values with the key's table.
+    // 3. The proof, checked over public values with the key's table (V is a placeholder).
     let statement = PresentationStatement {
         u: presentation.u.0,
         m1_commit: presentation.m1_commit.0,
-        v,
+        v: presentation.u_prime_commit.0,
         tag: presentation.tag.0,
         generator_t: context.generator_t,
         bits: presentation.bits.iter().map(|(point, _)| *point).collect(),
     };
     let relation = presentation_relation(key.public(), Some(&key.table), &bases(limit), &statement);
+    let combination = SecretCombination {
+        replaced: V_INDEX,
+        terms: [(U_INDEX, &*x0_x2_m2), (M1_COMMIT_INDEX, &secret.x1)],
+        public: -presentation.u_prime_commit.0,
+    };
     let mut transcript =
         presentation_transcript(key.public(), request_context, context, presentation);
-    (relation.vartime_verify(&presentation.proof, &mut transcript))
+    (relation.verify_with_secret_combination(&presentation.proof, &mut transcript, &combination))
         .map_err(|_| CredentialError::InvalidProof)?;
     Ok(Tag(presentation.tag.1))
 }

@@ -78,6 +78,24 @@ pub(crate) struct Relation<'a> {
     scalars: usize,
 }
 
+/// A statement point the verifier knows only as `s_0 * Q_i0 + s_1 * Q_i1 + public` with
+/// secret scalars `s_j` and other statement points `Q_ij` (the presentation's `V`, computed
+/// from the issuer's secret key). Its value in the relation is never read by the verifier.
+pub(crate) struct SecretCombination<'s> {
+    /// Index of the point being replaced.
+    pub(crate) replaced: usize,
+    /// `(index of Q_ij, s_j)`, the secret scalars borrowed from the key.
+    pub(crate) terms: [(usize, &'s Scalar); 2],
+    /// The public remainder.
+    pub(crate) public: RistrettoPoint,
+}
+
+/// The folded verification equation's coefficients.
+struct Folded {
+    points: Vec<Scalar>,
+    commitments: Vec<Scalar>,
+}
+
 /// A proof in batchable form: one commitment per equation, one response per scalar.
 #[derive(Clone)]
 pub(crate) struct Proof {
@@ -255,51 +273,104 @@ impl<'a> Relation<'a> {
         proof: &Proof,
         transcript: &mut Transcript,
     ) -> Result<(), ProofError> {
+        self.verify_inner(proof, transcript, None)
+    }
+
+    /// Checks a proof whose statement has one point the verifier knows only through secret
+    /// scalars (see [`SecretCombination`]). The secret part is multiplied in constant time;
+    /// everything else, all public, in variable time.
+    pub(crate) fn verify_with_secret_combination(
+        &self,
+        proof: &Proof,
+        transcript: &mut Transcript,
+        combination: &SecretCombination<'_>,
+    ) -> Result<(), ProofError> {
+        self.verify_inner(proof, transcript, Some(combination))
+    }
+
+    fn verify_inner(
+        &self,
+        proof: &Proof,
+        transcript: &mut Transcript,
+        combination: Option<&SecretCombination<'_>>,
+    ) -> Result<(), ProofError> {
         if proof.commitments.len() != self.equations.len() || proof.responses.len() != self.scalars
         {
             return Err(ProofError::Shape);
         }
         self.bind_shape(transcript);
         let challenge = self.challenge(transcript, &proof.commitments);
+        let coefficients = self.fold(proof, transcript, challenge);
 
-        // Fold equation e with a 128-bit weight rho_e drawn after the challenge:
-        // sum_e rho_e * (sum_t c_t s_t Q_t - c P_e - A_e) must be the identity.
+        // Substitute the secret combination: its coefficient kappa moves onto its points.
+        let mut excluded = [usize::MAX; 3];
+        let mut secret_scalars = Zeroizing::new([Scalar::ZERO; 2]);
+        let mut extra = None;
+        if let Some(combination) = combination {
+            let kappa = coefficients.points[combination.replaced];
+            excluded[0] = combination.replaced;
+            for (j, (index, secret)) in combination.terms.iter().enumerate() {
+                debug_assert!(*index >= self.table.map_or(0, |t| t.len()));
+                secret_scalars[j] = coefficients.points[*index] + kappa * *secret;
+                excluded[j + 1] = *index;
+            }
+            extra = Some((kappa, combination.public));
+        }
+
+        // The public part in one variable-time multiscalar multiplication (static points
+        // through the precomputed table), the secret part in constant time.
+        let n_static = self.table.map_or(0, |t| t.len());
+        let kept: Vec<usize> = (n_static..self.points.len())
+            .filter(|i| !excluded.contains(i))
+            .collect();
+        let dynamic_scalars: Vec<Scalar> = (kept.iter().map(|&i| coefficients.points[i]))
+            .chain(coefficients.commitments.iter().copied())
+            .chain(extra.map(|(kappa, _)| kappa))
+            .collect();
+        let dynamic_points: Vec<RistrettoPoint> = (kept.iter().map(|&i| self.points[i]))
+            .chain(proof.commitments.iter().map(|(p, _)| *p))
+            .chain(extra.map(|(_, point)| point))
+            .collect();
+        let mut sum = match self.table {
+            Some(table) => table.vartime_mixed_multiscalar_mul(
+                &coefficients.points[..n_static],
+                &dynamic_scalars,
+                &dynamic_points,
+            ),
+            None => RistrettoPoint::vartime_multiscalar_mul(&dynamic_scalars, &dynamic_points),
+        };
+        if let Some(combination) = combination {
+            let points = combination.terms.map(|(index, _)| self.points[index]);
+            sum += RistrettoPoint::multiscalar_mul(secret_scalars.iter(), points);
+        }
+        if sum.is_identity() {
+            Ok(())
+        } else {
+            Err(ProofError::Invalid)
+        }
+    }
+
+    /// Folds every equation `e` with a 128-bit weight `rho_e` drawn after the challenge into
+    /// one linear combination `sum_e rho_e * (sum_t c_t s_t Q_t - c P_e - A_e)`, which must be
+    /// the identity; returns its coefficient on each statement point and each commitment.
+    fn fold(&self, proof: &Proof, transcript: &mut Transcript, challenge: Scalar) -> Folded {
         let mut weight_bytes = vec![0u8; 16 * self.equations.len()];
         transcript.challenge_bytes(labels::BATCH_WEIGHT, &mut weight_bytes);
-        let mut point_coefficients = vec![Scalar::ZERO; self.points.len()];
-        let mut commitment_coefficients = Vec::with_capacity(self.equations.len());
+        let mut points = vec![Scalar::ZERO; self.points.len()];
+        let mut commitments = Vec::with_capacity(self.equations.len());
         for (equation, bytes) in self.equations.iter().zip(weight_bytes.chunks_exact(16)) {
             let mut wide = [0u8; 32];
             wide[..16].copy_from_slice(bytes);
             let weight = Scalar::from_bytes_mod_order(wide);
             for term in &equation.terms {
-                point_coefficients[term.point] +=
-                    weight * term.coefficient * proof.responses[term.var];
+                points[term.point] += weight * term.coefficient * proof.responses[term.var];
             }
-            point_coefficients[equation.lhs] -= weight * challenge;
-            commitment_coefficients.push(-weight);
+            points[equation.lhs] -= weight * challenge;
+            commitments.push(-weight);
         }
-
-        // One multiscalar multiplication; the static points use the precomputed table.
-        let n_static = self.table.map_or(0, |t| t.len());
-        let dynamic_scalars = point_coefficients[n_static..]
-            .iter()
-            .chain(&commitment_coefficients);
-        let dynamic_points = self.points[n_static..]
-            .iter()
-            .chain(proof.commitments.iter().map(|(p, _)| p));
-        let sum = match self.table {
-            Some(table) => table.vartime_mixed_multiscalar_mul(
-                &point_coefficients[..n_static],
-                dynamic_scalars,
-                dynamic_points,
-            ),
-            None => RistrettoPoint::vartime_multiscalar_mul(dynamic_scalars, dynamic_points),
-        };
-        if sum.is_identity() {
-            Ok(())
-        } else {
-            Err(ProofError::Invalid)
+        Folded {
+            points,
+            commitments,
         }
     }
 
