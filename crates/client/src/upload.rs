@@ -75,8 +75,11 @@ pub struct OutbreakUpload {
     pub reports: Vec<PreparedReport>,
     /// Real reports among them.
     pub real: usize,
-    /// Real presences left out because a window had more than `reports_per_window`.
-    pub dropped: usize,
+    /// Real presences left out because their window already had `reports_per_window`.
+    pub over_limit: usize,
+    /// Real presences left out because their window lies outside the padded period (exposure
+    /// time reaching past `now`).
+    pub out_of_period: usize,
 }
 
 /// The windows (their start times) that `[start, end)` touches.
@@ -141,14 +144,14 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
     let last = now - now % window_secs;
     let first = last.saturating_sub(padding.days * DAY_SECS) + window_secs;
     let cells = spread(checkins, spread_params);
-    let (mut reports, mut real, mut dropped) = (Vec::new(), 0, 0);
+    let (mut reports, mut real, mut over_limit) = (Vec::new(), 0, 0);
 
     // 1. Every window of the period gets exactly `reports_per_window` reports.
     for window in (first..=last).step_by(usize::try_from(window_secs).unwrap_or(usize::MAX)) {
         let codes = cells.get(&window).map(Vec::as_slice).unwrap_or_default();
         let kept = codes.len().min(padding.reports_per_window);
         real += kept;
-        dropped += codes.len() - kept;
+        over_limit += codes.len() - kept;
         let padded = codes[..kept]
             .iter()
             .copied()
@@ -165,12 +168,9 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
         }
     }
 
-    // 2. Presences outside the period (future check-ins) are not uploaded.
-    dropped += cells
-        .range(..first)
-        .chain(cells.range(last + 1..))
-        .map(|(_, c)| c.len())
-        .sum::<usize>();
+    // 2. Presences outside the period (exposure reaching past `now`) are not uploaded.
+    let outside = cells.range(..first).chain(cells.range(last + 1..));
+    let out_of_period = outside.map(|(_, codes)| codes.len()).sum();
 
     // 3. Shuffle (Fisher-Yates), so the order does not reveal which reports are real.
     for i in (1..reports.len()).rev() {
@@ -179,7 +179,8 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
     OutbreakUpload {
         reports,
         real,
-        dropped,
+        over_limit,
+        out_of_period,
     }
 }
 

@@ -85,7 +85,10 @@ fn outbreak_upload_has_a_fixed_shape_whatever_the_diary() {
     assert_eq!(empty.reports.len(), 14 * 24 * 3);
     assert_eq!(full.reports.len(), empty.reports.len());
     // Visit 1: 30 min at a restaurant, 2 h exposure from hh:30, 3 windows; visit 2: 200 min, 4.
-    assert_eq!((empty.real, full.real, full.dropped), (0, 3 + 4, 0));
+    assert_eq!(
+        (empty.real, full.real, full.over_limit, full.out_of_period),
+        (0, 3 + 4, 0, 0)
+    );
     let real: Vec<_> = full
         .reports
         .iter()
@@ -118,7 +121,28 @@ fn padding_overflow_is_counted_not_hidden() {
         &mut StdRng::seed_from_u64(2),
     );
     assert_eq!(upload.reports.len(), 24);
-    assert!(upload.dropped > 0);
+    assert_eq!(
+        (upload.real, upload.over_limit, upload.out_of_period),
+        (2, 2, 2)
+    );
+}
+
+#[test]
+fn exposure_reaching_past_now_is_counted_out_of_period() {
+    let padding = PaddingParams {
+        reports_per_window: 2,
+        days: 1,
+    };
+    let visit = [checkin(1, 7, NOW - 600, 5)]; // 2 h of exposure from 10 minutes ago
+    let upload = outbreak_upload(
+        &visit,
+        "t",
+        NOW,
+        &spread_params(),
+        padding,
+        &mut StdRng::seed_from_u64(9),
+    );
+    assert_eq!((upload.real, upload.out_of_period), (1, 2));
 }
 
 #[test]
