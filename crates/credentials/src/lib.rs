@@ -1,1 +1,7 @@
-//! hotspot-credentials: see DESIGN.md section 7.
+//! hotspot-credentials: anonymous rate-limited upload credentials (work in progress).
+#![warn(missing_docs, clippy::unwrap_used)]
+
+pub mod encoding;
+pub mod h2c;
+pub mod labels;
+pub mod oprf;

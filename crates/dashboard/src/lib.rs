@@ -1,0 +1,1 @@
+//! hotspot-dashboard: the health authority dashboard, alert delivery and exposure list over HTTP.
