@@ -762,6 +762,14 @@ mod tests {
                 max_candidates: 0,
                 ..SearchConfig::open(8, 1)
             },
+            SearchConfig {
+                noise_floor_sds: Some(f64::NAN),
+                ..SearchConfig::open(8, 1)
+            },
+            SearchConfig {
+                noise_floor_sds: Some(-1.0),
+                ..SearchConfig::open(8, 1)
+            },
         ] {
             let err = run(
                 &config,
