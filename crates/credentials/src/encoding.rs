@@ -6,7 +6,7 @@
 //! below the group order, RFC 9496 section 4.4's reduced form), and small big-endian integers.
 //! The decoders here reject, with the name of the field:
 //!
-//! - truncated input and trailing bytes ([`Reader::finish`]),
+//! - truncated input and trailing bytes (the crate-private `Reader::finish`),
 //! - non-canonical point encodings and the identity element (ARC draft section 6: an element
 //!   that deserialises to the identity is an input validation error),
 //! - scalars at or above the group order, and zero where a non-zero scalar is required.

@@ -43,6 +43,12 @@ pub const ARC_GENERATOR_H: &[u8] = b"generatorH";
 pub const ARC_REQUEST_CONTEXT: &[u8] = b"requestContext";
 /// ARC draft section 4.3: info string of the tag generator `T = HashToGroup(ctx, info)`.
 pub const ARC_TAG: &[u8] = b"Tag";
+/// Domain string of the 8-byte presentation-context digest carried in presentations.
+pub const ARC_CONTEXT_DIGEST: &[u8] = b"HOTSPOT-ARCV1 presentation context";
+/// Request context (credential kind) of crowding credentials: one per enrolled device and day.
+pub const REQUEST_CONTEXT_CROWDING: &[u8] = b"hotspot crowding credential v1";
+/// Request context (credential kind) of outbreak credentials: one per diagnosis code.
+pub const REQUEST_CONTEXT_OUTBREAK: &[u8] = b"hotspot outbreak credential v1";
 /// Domain string of key ids: `KeyId = SHA-512(KEY_ID || public key)[..8]`.
 pub const ARC_KEY_ID: &[u8] = b"HOTSPOT-ARCV1 key id";
 /// Domain string of daily keys derived from an operator's master seed.
@@ -93,13 +99,13 @@ pub const PROVER_NONCE: &[u8] = b"prover-nonce";
 /// Merlin protocol label of the transcript that expands a caller's seed into scalars.
 pub const RANDOMNESS_PROTOCOL: &[u8] = b"hotspot-randomness-v1";
 /// Transcript label: the caller's seed.
-pub const RANDOMNESS_SEED: &[u8] = b"seed";
+pub const RANDOMNESS_SEED: &[u8] = b"rand-seed";
 /// Transcript label: what the expanded scalars are for (one of the `PURPOSE_*` values).
-pub const RANDOMNESS_PURPOSE: &[u8] = b"purpose";
+pub const RANDOMNESS_PURPOSE: &[u8] = b"rand-purpose";
 /// Transcript label: one expanded scalar.
-pub const RANDOMNESS_SCALAR: &[u8] = b"scalar";
+pub const RANDOMNESS_SCALAR: &[u8] = b"rand-scalar";
 /// Transcript label: raw proof randomness handed on to the sigma prover.
-pub const RANDOMNESS_BYTES: &[u8] = b"bytes";
+pub const RANDOMNESS_BYTES: &[u8] = b"rand-bytes";
 /// Purpose: the four scalars of an issuer key.
 pub const PURPOSE_ISSUER_KEY: &[u8] = b"issuer-key";
 /// Purpose: the client's secret and blinding of a credential request.
@@ -116,24 +122,93 @@ pub const PURPOSE_SIGNING_KEY: &[u8] = b"signing-key";
 /// Merlin protocol label of every signature transcript.
 pub const SIGNATURE_PROTOCOL: &[u8] = b"hotspot-schnorr-ristretto255-v1";
 /// Transcript label: the caller's domain (what kind of document is signed).
-pub const SIGNATURE_DOMAIN: &[u8] = b"domain";
+pub const SIGNATURE_DOMAIN: &[u8] = b"sig-domain";
 /// Transcript label: the signer's encoded public key.
-pub const SIGNATURE_PUBLIC_KEY: &[u8] = b"public-key";
+pub const SIGNATURE_PUBLIC_KEY: &[u8] = b"sig-public-key";
 /// Transcript label: the signed message.
-pub const SIGNATURE_MESSAGE: &[u8] = b"message";
+pub const SIGNATURE_MESSAGE: &[u8] = b"sig-message";
 /// Transcript label: the signature's commitment `R`.
-pub const SIGNATURE_COMMITMENT: &[u8] = b"commitment";
+pub const SIGNATURE_COMMITMENT: &[u8] = b"sig-commitment";
 /// Transcript label: the signature's challenge.
-pub const SIGNATURE_CHALLENGE: &[u8] = b"challenge";
+pub const SIGNATURE_CHALLENGE: &[u8] = b"sig-challenge";
 /// Transcript label: the signing key, absorbed only by the signer's nonce transcript.
-pub const SIGNATURE_SECRET: &[u8] = b"signing-secret";
+pub const SIGNATURE_SECRET: &[u8] = b"sig-secret";
 /// Transcript label: the caller's randomness, absorbed only by the signer's nonce transcript.
-pub const SIGNATURE_RANDOMNESS: &[u8] = b"signing-randomness";
+pub const SIGNATURE_RANDOMNESS: &[u8] = b"sig-randomness";
 /// Transcript label: the signature nonce drawn from the signer's nonce transcript.
-pub const SIGNATURE_NONCE: &[u8] = b"signing-nonce";
+pub const SIGNATURE_NONCE: &[u8] = b"sig-nonce";
 /// Domain string of signing key ids: `KeyId = SHA-512(SIGNING_KEY_ID || public key)[..8]`.
 pub const SIGNING_KEY_ID: &[u8] = b"HOTSPOT-SCHNORR-V1 key id";
 /// Signature domain of venue poster (QR) payloads signed by the registry.
 pub const DOMAIN_VENUE_POSTER: &[u8] = b"hotspot venue poster v1";
 /// Signature domain of exposure lists published by the collector.
 pub const DOMAIN_EXPOSURE_LIST: &[u8] = b"hotspot exposure list v1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No merlin label serves two purposes anywhere in the crate, not even across protocols.
+    #[test]
+    fn transcript_labels_are_pairwise_distinct() {
+        let labels: &[&[u8]] = &[
+            ARC_PROTOCOL,
+            PROOF_KIND,
+            KEY_ID,
+            PUBLIC_KEY,
+            REQUEST_CONTEXT,
+            PRESENTATION_CONTEXT,
+            PRESENTATION_LIMIT,
+            STATEMENT_POINT,
+            RELATION_SHAPE,
+            COMMITMENT,
+            CHALLENGE,
+            BATCH_WEIGHT,
+            PROVER_WITNESS,
+            PROVER_RANDOMNESS,
+            PROVER_NONCE,
+            RANDOMNESS_PROTOCOL,
+            RANDOMNESS_SEED,
+            RANDOMNESS_PURPOSE,
+            RANDOMNESS_SCALAR,
+            RANDOMNESS_BYTES,
+            SIGNATURE_PROTOCOL,
+            SIGNATURE_DOMAIN,
+            SIGNATURE_PUBLIC_KEY,
+            SIGNATURE_MESSAGE,
+            SIGNATURE_COMMITMENT,
+            SIGNATURE_CHALLENGE,
+            SIGNATURE_SECRET,
+            SIGNATURE_RANDOMNESS,
+            SIGNATURE_NONCE,
+        ];
+        let distinct: std::collections::BTreeSet<_> = labels.iter().collect();
+        assert_eq!(distinct.len(), labels.len());
+    }
+
+    /// Values that separate domains (proof kinds, purposes, signature domains, credential
+    /// kinds, hash domains) are pairwise distinct too.
+    #[test]
+    fn domain_values_are_pairwise_distinct() {
+        let values: &[&[u8]] = &[
+            KIND_REQUEST,
+            KIND_RESPONSE,
+            KIND_PRESENTATION,
+            PURPOSE_ISSUER_KEY,
+            PURPOSE_REQUEST,
+            PURPOSE_RESPONSE,
+            PURPOSE_PRESENTATION,
+            PURPOSE_SIGNING_KEY,
+            DOMAIN_VENUE_POSTER,
+            DOMAIN_EXPOSURE_LIST,
+            REQUEST_CONTEXT_CROWDING,
+            REQUEST_CONTEXT_OUTBREAK,
+            ARC_KEY_ID,
+            ARC_DAILY_KEY,
+            ARC_CONTEXT_DIGEST,
+            SIGNING_KEY_ID,
+        ];
+        let distinct: std::collections::BTreeSet<_> = values.iter().collect();
+        assert_eq!(distinct.len(), values.len());
+    }
+}

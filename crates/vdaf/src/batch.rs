@@ -22,6 +22,8 @@
 //! shares and five field elements.
 
 use core::fmt;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use subtle::ConstantTimeEq;
@@ -32,7 +34,7 @@ use crate::field::{Field64, Field255, FieldElement};
 use crate::idpf::{EvalScratch, PrefixTree};
 use crate::poplar1::{
     AggregateShare, AggregationParam, FieldVec, InputShare, NONCE_SIZE, Poplar1, PublicShare,
-    ReportEval, VERIFY_KEY_SIZE, check_ctx,
+    ReportEval, VERIFY_KEY_SIZE, WalkState, check_ctx,
 };
 
 /// One report as an aggregator holds it: nonce, encoded public share, its own encoded input
@@ -122,8 +124,8 @@ pub struct LocalOutcome {
 /// A decoded report kept for the second evaluation of a late rejection.
 struct Decoded {
     nonce: [u8; NONCE_SIZE],
-    public_share: PublicShare,
-    input_share: InputShare,
+    /// Shared with the walk cache when there is one (no copy per level).
+    shares: Arc<(PublicShare, InputShare)>,
 }
 
 /// One aggregator's state between the messages of one batch. Holds secrets (input shares,
@@ -417,6 +419,56 @@ enum FieldElem {
     Leaf(Field255),
 }
 
+/// What one aggregator carries between the aggregations of a heavy-hitter walk over the same
+/// reports (one aggregation per level): per report, the decoded shares, the node keys, the
+/// IDPF nodes at the previous level's candidates and the correlated-randomness stream. The
+/// next level then walks one tree depth per report instead of all of them from the root.
+///
+/// Bounded: after each call it holds exactly the reports of that call's batch, each with the
+/// nodes of that call's candidates (memory proportional to reports x candidates). A report is
+/// matched by nonce *and* by its exact share bytes; anything else is evaluated from scratch,
+/// so a stale or foreign cache only costs time. Holds secrets: zeroized on drop.
+#[derive(Default)]
+pub struct BatchCache {
+    agg_id: Option<u8>,
+    ctx: Vec<u8>,
+    /// The last inner aggregation parameter evaluated with this cache.
+    last: Option<AggregationParam>,
+    entries: HashMap<[u8; NONCE_SIZE], Box<CacheEntry>>,
+}
+
+impl fmt::Debug for BatchCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchCache")
+            .field("reports", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of reports held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` if no report is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+struct CacheEntry {
+    public_bytes: Vec<u8>,
+    input_bytes: Vec<u8>,
+    shares: Arc<(PublicShare, InputShare)>,
+    walk: WalkState,
+}
+
 impl Poplar1 {
     /// Step 1, both aggregators: decodes and evaluates every report (the draft's
     /// `verify_init`), in parallel. Reports that do not decode are marked, not fatal.
@@ -428,6 +480,32 @@ impl Poplar1 {
         param: &AggregationParam,
         reports: &[ReportShare<'_>],
     ) -> Result<(BatchState, Round1Shares), VdafError> {
+        self.batch_init_inner(verify_key, ctx, agg_id, param, reports, None)
+    }
+
+    /// [`Self::batch_init`] for one level of a walk over the same reports: uses and updates
+    /// `cache` (see [`BatchCache`]); results are identical to `batch_init`.
+    pub fn batch_init_cached(
+        &self,
+        verify_key: &[u8; VERIFY_KEY_SIZE],
+        ctx: &[u8],
+        agg_id: usize,
+        param: &AggregationParam,
+        reports: &[ReportShare<'_>],
+        cache: &mut BatchCache,
+    ) -> Result<(BatchState, Round1Shares), VdafError> {
+        self.batch_init_inner(verify_key, ctx, agg_id, param, reports, Some(cache))
+    }
+
+    fn batch_init_inner(
+        &self,
+        verify_key: &[u8; VERIFY_KEY_SIZE],
+        ctx: &[u8],
+        agg_id: usize,
+        param: &AggregationParam,
+        reports: &[ReportShare<'_>],
+        mut cache: Option<&mut BatchCache>,
+    ) -> Result<(BatchState, Round1Shares), VdafError> {
         if agg_id > 1 {
             return Err(VdafError::InvalidAggregatorId(agg_id));
         }
@@ -435,13 +513,42 @@ impl Poplar1 {
         self.check_agg_param(param)?;
         let is_leaf = self.is_leaf(param.level());
         let n_prefixes = param.prefixes().len();
-        let tree = PrefixTree::new(usize::from(param.level()), param.prefixes());
+        let level = usize::from(param.level());
+        let tree = PrefixTree::new(level, param.prefixes());
+
+        // Take the cached entries of this batch's reports out of the cache.
+        let mut entries: Vec<Option<Box<CacheEntry>>> = Vec::with_capacity(reports.len());
+        entries.resize_with(reports.len(), || None);
+        let mut resumed = None;
+        if let Some(c) = cache.as_deref_mut() {
+            if c.agg_id != Some(agg_id as u8) || c.ctx != ctx {
+                *c = BatchCache {
+                    agg_id: Some(agg_id as u8),
+                    ctx: ctx.to_vec(),
+                    ..BatchCache::default()
+                };
+            }
+            for (e, r) in entries.iter_mut().zip(reports) {
+                *e = c.entries.remove(&r.nonce);
+            }
+            c.entries.clear();
+            resumed = c.last.as_ref().and_then(|last| {
+                PrefixTree::resume(
+                    usize::from(last.level()),
+                    last.prefixes(),
+                    level,
+                    param.prefixes(),
+                )
+            });
+        }
+        let caching = cache.is_some();
         let ev = ReportEval {
             poplar: self,
             verify_key,
             ctx,
             param,
             tree: &tree,
+            resumed: resumed.as_ref(),
         };
 
         // Evaluate all reports; each worker sums output shares into its own accumulator.
@@ -449,11 +556,23 @@ impl Poplar1 {
         slots.resize_with(reports.len(), || None);
         let provisional = slots
             .par_iter_mut()
+            .zip(entries.par_iter_mut())
             .zip(reports.par_iter())
             .fold(
                 || (EvalScratch::default(), FieldVec::zero(is_leaf, n_prefixes)),
-                |(mut scratch, mut acc), (slot, report)| {
-                    *slot = self.init_one(&ev, agg_id as u8, report, &mut scratch, &mut acc);
+                |(mut scratch, mut acc), ((slot, entry), report)| {
+                    let cached = entry.take();
+                    let (s, e) = self.init_one(
+                        &ev,
+                        agg_id as u8,
+                        report,
+                        cached,
+                        caching,
+                        &mut scratch,
+                        &mut acc,
+                    );
+                    *slot = s;
+                    *entry = e;
                     (scratch, acc)
                 },
             )
@@ -464,6 +583,16 @@ impl Poplar1 {
                 a
             })
             .unwrap_or_else(|| FieldVec::zero(is_leaf, n_prefixes));
+
+        // Put the updated entries back (only this batch's reports stay).
+        if let Some(c) = cache {
+            for (e, r) in entries.into_iter().zip(reports) {
+                if let Some(e) = e {
+                    c.entries.insert(r.nonce, e);
+                }
+            }
+            c.last = (!is_leaf).then(|| param.clone());
+        }
 
         // Flatten the per-report scalars.
         let n = reports.len();
@@ -502,39 +631,74 @@ impl Poplar1 {
     }
 
     /// `verify_init` of one report; adds its output share to `acc`. `None` if it does not
-    /// decode.
+    /// decode. Uses `cached` if it holds exactly this report's shares; returns the entry to
+    /// keep when `caching`.
+    #[allow(clippy::too_many_arguments)]
     fn init_one(
         &self,
         ev: &ReportEval<'_>,
         agg_id: u8,
         report: &ReportShare<'_>,
+        cached: Option<Box<CacheEntry>>,
+        caching: bool,
         scratch: &mut EvalScratch,
         acc: &mut FieldVec,
-    ) -> Option<InitSlot> {
-        let public_share = self.decode_public_share(report.public_share).ok()?;
-        let input_share = self
-            .decode_input_share(usize::from(agg_id), report.input_share)
-            .ok()?;
-        let (state, share) = ev.init(
+    ) -> (Option<InitSlot>, Option<Box<CacheEntry>>) {
+        // Reuse the cached entry only for the very same bytes.
+        let mut entry = match cached {
+            Some(e)
+                if e.public_bytes == report.public_share && e.input_bytes == report.input_share =>
+            {
+                e
+            }
+            _ => {
+                let Ok(public_share) = self.decode_public_share(report.public_share) else {
+                    return (None, None);
+                };
+                let Ok(input_share) =
+                    self.decode_input_share(usize::from(agg_id), report.input_share)
+                else {
+                    return (None, None);
+                };
+                let keep = |b: &[u8]| if caching { b.to_vec() } else { Vec::new() };
+                Box::new(CacheEntry {
+                    public_bytes: keep(report.public_share),
+                    input_bytes: keep(report.input_share),
+                    shares: Arc::new((public_share, input_share)),
+                    walk: WalkState::new(ev.ctx, &report.nonce),
+                })
+            }
+        };
+        // The entry's walk state holds this report's node keys, derived once.
+        let resume = entry.walk.nodes.is_some();
+        let walk = Some(&mut entry.walk);
+        let (public_share, input_share) = &*entry.shares;
+        let result = ev.init(
             agg_id,
             &report.nonce,
             &public_share.0,
-            &input_share,
+            input_share,
+            walk,
+            resume,
             scratch,
         );
+        // An evaluation error here means inconsistent internal state: drop the report.
+        let Ok((state, share)) = result else {
+            return (None, None);
+        };
         let (ab, out) = state.parts();
         // Same field and length by construction (ReportEval follows the level).
         let _ = acc.add_assign(out);
+        let decoded = Decoded {
+            nonce: report.nonce,
+            shares: Arc::clone(&entry.shares),
+        };
         let slot = InitSlot {
             ab: elems2(ab),
             sketch: elems3(&share.0),
-            decoded: Some(Decoded {
-                nonce: report.nonce,
-                public_share,
-                input_share,
-            }),
+            decoded: Some(decoded),
         };
-        Some(slot)
+        (Some(slot), caching.then_some(entry))
     }
 
     /// Step 2, helper: combines the leader's round-1 shares with its own into the round-1
@@ -619,7 +783,11 @@ impl Poplar1 {
 
     /// Subtracts the output shares of reports rejected after `verify_init` (evaluated again)
     /// from the provisional sum.
-    fn finish(&self, state: BatchState, verdicts: &[Verdict]) -> Result<BatchOutcome, VdafError> {
+    fn finish(
+        &self,
+        mut state: BatchState,
+        verdicts: &[Verdict],
+    ) -> Result<BatchOutcome, VdafError> {
         let late: Vec<&Decoded> = state
             .reports
             .iter()
@@ -635,17 +803,20 @@ impl Poplar1 {
             ctx: &state.ctx,
             param: &state.param,
             tree: &state.tree,
+            resumed: None,
         };
-        let mut aggregate = state.provisional.clone();
+        let mut aggregate = std::mem::replace(&mut state.provisional, FieldVec::Inner(Vec::new()));
         let mut scratch = EvalScratch::default();
         for d in late {
             let (st, _) = ev.init(
                 state.agg_id,
                 &d.nonce,
-                &d.public_share.0,
-                &d.input_share,
+                &d.shares.0.0,
+                &d.shares.1,
+                None,
+                false,
                 &mut scratch,
-            );
+            )?;
             let (_, out) = st.parts();
             aggregate.sub_assign(out)?;
         }
@@ -666,6 +837,30 @@ impl Poplar1 {
         param: &AggregationParam,
         reports: &[LocalReport<'_>],
     ) -> Result<LocalOutcome, VdafError> {
+        self.prepare_batch_local_inner(verify_key, ctx, param, reports, None)
+    }
+
+    /// [`Self::prepare_batch_local`] for one level of a walk, with each aggregator's
+    /// [`BatchCache`] (leader's, helper's).
+    pub fn prepare_batch_local_cached(
+        &self,
+        verify_key: &[u8; VERIFY_KEY_SIZE],
+        ctx: &[u8],
+        param: &AggregationParam,
+        reports: &[LocalReport<'_>],
+        caches: &mut [BatchCache; 2],
+    ) -> Result<LocalOutcome, VdafError> {
+        self.prepare_batch_local_inner(verify_key, ctx, param, reports, Some(caches))
+    }
+
+    fn prepare_batch_local_inner(
+        &self,
+        verify_key: &[u8; VERIFY_KEY_SIZE],
+        ctx: &[u8],
+        param: &AggregationParam,
+        reports: &[LocalReport<'_>],
+        caches: Option<&mut [BatchCache; 2]>,
+    ) -> Result<LocalOutcome, VdafError> {
         let side = |agg: usize| -> Vec<ReportShare<'_>> {
             reports
                 .iter()
@@ -677,8 +872,14 @@ impl Poplar1 {
                 .collect()
         };
         let (leader, helper) = (side(0), side(1));
-        let (leader_state, leader_msg) = self.batch_init(verify_key, ctx, 0, param, &leader)?;
-        let (mut helper_state, _) = self.batch_init(verify_key, ctx, 1, param, &helper)?;
+        let (c0, c1) = match caches {
+            Some([c0, c1]) => (Some(c0), Some(c1)),
+            None => (None, None),
+        };
+        let (leader_state, leader_msg) =
+            self.batch_init_inner(verify_key, ctx, 0, param, &leader, c0)?;
+        let (mut helper_state, _) =
+            self.batch_init_inner(verify_key, ctx, 1, param, &helper, c1)?;
         let helper_msg = self.helper_continue(&mut helper_state, &leader_msg)?;
         let (leader_out, verdicts) = self.leader_finish(leader_state, &helper_msg)?;
         let helper_out = self.helper_finish(helper_state, &verdicts)?;

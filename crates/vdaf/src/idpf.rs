@@ -134,29 +134,31 @@ pub fn encoded_len(bits: usize) -> usize {
 }
 
 /// The two node-expansion keys of one report (both XofFixedKeyAes128 keys depend only on the
-/// context and the nonce), plus what the leaf level's XofTurboShake128 needs.
-pub struct NodeKeys<'a> {
+/// context and the nonce, so they are public), plus what the leaf level's XofTurboShake128
+/// needs. Owned, so a walk over many levels can keep them per report.
+#[derive(Clone)]
+pub struct NodeKeys {
     extend: FixedKeyAes128,
     convert: FixedKeyAes128,
-    ctx: &'a [u8],
-    nonce: &'a [u8],
+    ctx: Vec<u8>,
+    nonce: [u8; 16],
 }
 
-impl<'a> NodeKeys<'a> {
+impl NodeKeys {
     /// Derives the per-report keys.
-    pub fn new(ctx: &'a [u8], nonce: &'a [u8]) -> Self {
+    pub fn new(ctx: &[u8], nonce: &[u8; 16]) -> Self {
         Self {
             extend: FixedKeyAes128::new(&[&DST_EXTEND, ctx], nonce),
             convert: FixedKeyAes128::new(&[&DST_CONVERT, ctx], nonce),
-            ctx,
-            nonce,
+            ctx: ctx.to_vec(),
+            nonce: *nonce,
         }
     }
 
     /// Leaf-level `extend`: two seeds from XofTurboShake128.
     fn leaf_extend(&self, seed: &[u8; 16]) -> [[u8; 16]; 2] {
-        let mut xof = XofTurboShake128::new(seed, &[&DST_EXTEND, self.ctx]);
-        xof.update(self.nonce);
+        let mut xof = XofTurboShake128::new(seed, &[&DST_EXTEND, &self.ctx]);
+        xof.update(&self.nonce);
         let mut out = [[0u8; 16]; 2];
         let mut stream = xof.into_stream();
         stream.fill(&mut out[0]);
@@ -166,8 +168,8 @@ impl<'a> NodeKeys<'a> {
 
     /// Leaf-level `convert`: the next seed and a `Field255` pair.
     fn leaf_convert(&self, seed: &[u8; 16]) -> ([u8; 16], [Field255; 2]) {
-        let mut xof = XofTurboShake128::new(seed, &[&DST_CONVERT, self.ctx]);
-        xof.update(self.nonce);
+        let mut xof = XofTurboShake128::new(seed, &[&DST_CONVERT, &self.ctx]);
+        xof.update(&self.nonce);
         let mut stream = xof.into_stream();
         let mut next = [0u8; 16];
         stream.fill(&mut next);
@@ -225,7 +227,10 @@ pub fn key_gen(
     if bits == 0 || beta_inner.len() != bits - 1 {
         return Err(VdafError::InvalidBits(bits));
     }
-    let keys = NodeKeys::new(ctx, nonce);
+    let nonce: [u8; 16] = nonce
+        .try_into()
+        .map_err(|_| VdafError::decode("nonce", "must be 16 bytes"))?;
+    let keys = NodeKeys::new(ctx, &nonce);
     let mut seeds = *rand;
     let mut ctrl = [0u8, 1u8];
     let mut inner = Vec::with_capacity(bits - 1);
@@ -306,6 +311,13 @@ fn correction_value<F: FieldElement>(beta: &[F; 2], w0: &[F; 2], w1: &[F; 2], ct
 #[derive(Clone, Debug)]
 pub struct PrefixTree {
     level: usize,
+    /// First depth walked: 0 from the root, or one below a cached level.
+    start: usize,
+    /// When resuming: which cached nodes (indices into the cached level's prefixes) the
+    /// first walked depth extends.
+    resume_from: Option<Vec<u32>>,
+    /// The candidate prefixes.
+    prefixes: Vec<u64>,
     /// For depth `d` (0..=level): the distinct prefixes of length `d + 1`, sorted, and for
     /// each the index of its parent at depth `d - 1`.
     depths: Vec<Depth>,
@@ -325,9 +337,45 @@ impl PrefixTree {
     /// Builds the tree for prefixes of `level + 1` bits (`prefixes` sorted, distinct, each
     /// below `2^(level + 1)`, as [`crate::AggregationParam`] guarantees).
     pub fn new(level: usize, prefixes: &[u64]) -> Self {
-        let mut depths = Vec::with_capacity(level + 1);
-        let mut prev: Vec<u64> = vec![0];
-        for d in 0..=level {
+        Self::build(0, vec![0], None, level, prefixes)
+    }
+
+    /// A tree that starts from the nodes of an earlier evaluation at `prev_level` (whose
+    /// candidates were `prev_prefixes`), walking only the depths below it. `None` unless
+    /// `prev_level < level` and every candidate extends one of `prev_prefixes`.
+    pub fn resume(
+        prev_level: usize,
+        prev_prefixes: &[u64],
+        level: usize,
+        prefixes: &[u64],
+    ) -> Option<Self> {
+        if prev_level >= level {
+            return None;
+        }
+        let mut needed: Vec<u64> = prefixes.iter().map(|p| p >> (level - prev_level)).collect();
+        needed.dedup();
+        let mut from = Vec::with_capacity(needed.len());
+        for n in &needed {
+            from.push(prev_prefixes.binary_search(n).ok()? as u32);
+        }
+        Some(Self::build(
+            prev_level + 1,
+            needed,
+            Some(from),
+            level,
+            prefixes,
+        ))
+    }
+
+    fn build(
+        start: usize,
+        mut prev: Vec<u64>,
+        resume_from: Option<Vec<u32>>,
+        level: usize,
+        prefixes: &[u64],
+    ) -> Self {
+        let mut depths = Vec::with_capacity(level + 1 - start);
+        for d in start..=level {
             let shift = level - d;
             let mut nodes: Vec<u64> = prefixes.iter().map(|p| p >> shift).collect();
             nodes.dedup();
@@ -336,6 +384,7 @@ impl PrefixTree {
             let mut pi = 0usize;
             for &n in &nodes {
                 let up = if d == 0 { 0 } else { n >> 1 };
+                // `prev` holds every parent (sorted), so this stops inside the vector.
                 while prev[pi] != up {
                     pi += 1;
                 }
@@ -353,6 +402,9 @@ impl PrefixTree {
         let candidate_index = (0..prefixes.len() as u32).collect();
         Self {
             level,
+            start,
+            resume_from,
+            prefixes: prefixes.to_vec(),
             depths,
             candidate_index,
         }
@@ -378,19 +430,22 @@ impl PrefixTree {
     pub fn vartime_aes_blocks(&self) -> usize {
         let nodes = self.num_nodes();
         let parents: usize = self.depths.iter().map(|d| d.num_parents).sum();
-        2 * parents + nodes
+        2 * parents + nodes + self.num_candidates()
     }
 }
 
 /// Reusable per-thread buffers for [`eval_tree`] (flat arrays, no per-node allocation).
+/// Seeds are held as little-endian `u128`s so that XORs and masks are single operations.
 #[derive(Default)]
 pub struct EvalScratch {
-    seeds: Vec<[u8; 16]>,
+    seeds: Vec<u128>,
     ctrl: Vec<u8>,
-    next_seeds: Vec<[u8; 16]>,
+    next_seeds: Vec<u128>,
     next_ctrl: Vec<u8>,
+    xs: Vec<u128>,
+    conv: Vec<u128>,
+    values: Vec<u128>,
     blocks: Vec<Block>,
-    sigma: Vec<Block>,
 }
 
 impl Drop for EvalScratch {
@@ -401,13 +456,21 @@ impl Drop for EvalScratch {
 
 impl EvalScratch {
     fn wipe(&mut self) {
-        self.seeds.zeroize();
-        self.next_seeds.zeroize();
+        for v in [
+            &mut self.seeds,
+            &mut self.next_seeds,
+            &mut self.xs,
+            &mut self.conv,
+            &mut self.values,
+        ] {
+            v.zeroize();
+        }
         self.ctrl.zeroize();
         self.next_ctrl.zeroize();
-        for b in self.blocks.iter_mut().chain(self.sigma.iter_mut()) {
+        for b in self.blocks.iter_mut() {
             *b = Block::default();
         }
+        self.blocks.clear();
     }
 }
 
@@ -419,118 +482,181 @@ pub enum TreeOutput<'o> {
     Leaf(&'o mut [[Field255; 2]]),
 }
 
+/// All-ones if `bit` is 1, else zero (for branch-free conditional XOR).
+#[inline(always)]
+fn mask128(bit: u8) -> u128 {
+    0u128.wrapping_sub(u128::from(bit & 1))
+}
+
+/// The nodes (seeds and control bits, after `convert`) of one report at the candidates of an
+/// evaluated inner level: where the next level's walk can resume. Secret: zeroized on drop.
+#[derive(Default, Clone)]
+pub struct NodeCache {
+    seeds: Vec<u128>,
+    ctrl: Vec<u8>,
+}
+
+impl Drop for NodeCache {
+    fn drop(&mut self) {
+        self.seeds.zeroize();
+        self.ctrl.zeroize();
+    }
+}
+
 /// Evaluates one aggregator's key at every candidate of `tree` (draft section 8.3.4, the
-/// shared-tree form of `eval`), writing the value shares to `out`.
+/// shared-tree form of `eval`), writing the value shares to `out`. A resumed tree starts from
+/// `nodes` (kept by an earlier call); `nodes`, when given, then receives this call's final
+/// nodes (its buffers are reused).
+#[allow(clippy::too_many_arguments)]
 pub fn eval_tree(
     agg_id: u8,
     public_share: &IdpfPublicShare,
     key: &[u8; 16],
-    keys: &NodeKeys<'_>,
+    keys: &NodeKeys,
     tree: &PrefixTree,
+    mut nodes: Option<&mut NodeCache>,
     scratch: &mut EvalScratch,
     out: TreeOutput<'_>,
-) {
+) -> Result<(), VdafError> {
     let bits = public_share.bits();
+    if tree.level >= bits {
+        return Err(VdafError::InvalidAggParam("level must be below bits"));
+    }
     scratch.seeds.clear();
-    scratch.seeds.push(*key);
     scratch.ctrl.clear();
-    scratch.ctrl.push(agg_id & 1);
+    match (&tree.resume_from, nodes.as_deref()) {
+        (None, _) => {
+            scratch.seeds.push(u128::from_le_bytes(*key));
+            scratch.ctrl.push(agg_id & 1);
+        }
+        (Some(from), Some(cache)) => {
+            for &i in from {
+                let i = i as usize;
+                let (Some(s), Some(t)) = (cache.seeds.get(i), cache.ctrl.get(i)) else {
+                    return Err(VdafError::StateMismatch(
+                        "cached nodes do not match the tree",
+                    ));
+                };
+                scratch.seeds.push(*s);
+                scratch.ctrl.push(*t);
+            }
+        }
+        (Some(_), None) => {
+            return Err(VdafError::StateMismatch(
+                "resumed tree without cached nodes",
+            ));
+        }
+    }
 
-    for (d, depth) in tree.depths.iter().enumerate() {
+    for (k, depth) in tree.depths.iter().enumerate() {
         // Expand every node of the previous depth, then convert the needed children.
-        let is_leaf = d == bits - 1;
-        let is_target = d == tree.level;
-        if is_leaf {
-            leaf_depth(public_share, keys, depth, scratch);
+        let d = tree.start + k;
+        if d == bits - 1 {
+            leaf_depth(&public_share.leaf, keys, depth, scratch);
         } else {
-            inner_depth(&public_share.inner[d], keys, depth, is_target, scratch);
+            inner_depth(
+                &public_share.inner[d],
+                keys,
+                depth,
+                d == tree.level,
+                scratch,
+            );
         }
         std::mem::swap(&mut scratch.seeds, &mut scratch.next_seeds);
         std::mem::swap(&mut scratch.ctrl, &mut scratch.next_ctrl);
     }
 
-    // The values were left in scratch.blocks (inner) or computed at the leaf; finish them.
+    // Keep the final nodes for a deeper walk, then produce the values.
+    if let Some(keep) = nodes.as_deref_mut() {
+        keep.seeds.clone_from(&scratch.seeds);
+        keep.ctrl.clone_from(&scratch.ctrl);
+    }
     match out {
         TreeOutput::Inner(out) => finish_inner(agg_id, public_share, key, keys, tree, scratch, out),
         TreeOutput::Leaf(out) => finish_leaf(agg_id, public_share, keys, scratch, out),
     }
     scratch.wipe();
+    Ok(())
 }
 
 /// One inner depth: extend the parents (2 blocks each), correct, select, convert the children
-/// (1 block each for the next seed; the target depth also keeps the value block).
+/// (1 block each for the next seed; the target depth also computes the value block).
 fn inner_depth(
     cw: &CorrectionWord<Field64>,
-    keys: &NodeKeys<'_>,
+    keys: &NodeKeys,
     depth: &Depth,
     is_target: bool,
     scratch: &mut EvalScratch,
 ) {
-    // Extend: blocks 2i, 2i + 1 are parent i's two children.
-    scratch.blocks.clear();
-    for seed in &scratch.seeds {
-        scratch.blocks.push(counter_block(seed, 0));
-        scratch.blocks.push(counter_block(seed, 1));
+    // Extend: entries 2i, 2i + 1 are parent i's two children (stream blocks 0 and 1).
+    scratch.xs.clear();
+    for &seed in &scratch.seeds {
+        scratch.xs.push(seed);
+        scratch.xs.push(seed ^ 1);
     }
-    keys.extend
-        .hash_blocks_with(&mut scratch.blocks, &mut scratch.sigma);
+    keys.extend.hash_u128s(&mut scratch.xs, &mut scratch.blocks);
 
-    // Correct each needed child and set up its convert blocks.
-    let n = depth.parent.len();
-    scratch.next_ctrl.clear();
-    scratch.next_seeds.clear();
+    // Correct each needed child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s & t_parent).
+    let cw_seed = u128::from_le_bytes(cw.seed);
     let per_child = if is_target { 2 } else { 1 };
-    let mut conv: Vec<Block> = Vec::with_capacity(per_child * n);
+    scratch.next_ctrl.clear();
+    scratch.conv.clear();
     for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
         let t_parent = scratch.ctrl[p as usize];
-        let mut seed: [u8; 16] = scratch.blocks[2 * p as usize + bit as usize].into();
-        let t = (seed[0] & 1) ^ (cw.ctrl[bit as usize] & t_parent);
-        seed[0] &= 0xfe;
-        xor_masked(&mut seed, &cw.seed, t_parent);
-        scratch.next_ctrl.push(t);
-        conv.push(counter_block(&seed, 0));
+        let child = scratch.xs[2 * p as usize + bit as usize];
+        scratch
+            .next_ctrl
+            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
+        let seed = (child & !1) ^ (cw_seed & mask128(t_parent));
+        scratch.conv.push(seed);
         if is_target {
-            conv.push(counter_block(&seed, 1));
+            scratch.conv.push(seed ^ 1);
         }
-        seed.zeroize();
     }
-    keys.convert.hash_blocks_with(&mut conv, &mut scratch.sigma);
-    for i in 0..n {
-        scratch.next_seeds.push(conv[per_child * i].into());
-    }
+
+    // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
+    keys.convert
+        .hash_u128s(&mut scratch.conv, &mut scratch.blocks);
+    scratch.next_seeds.clear();
+    scratch
+        .next_seeds
+        .extend(scratch.conv.iter().step_by(per_child));
     if is_target {
-        // Keep the value blocks for finish_inner.
-        scratch.blocks.clear();
-        scratch.blocks.extend((0..n).map(|i| conv[2 * i + 1]));
-    }
-    for b in conv.iter_mut() {
-        *b = Block::default();
+        scratch.values.clear();
+        scratch
+            .values
+            .extend(scratch.conv.iter().skip(1).step_by(2));
     }
 }
 
-/// The leaf depth: XofTurboShake128 per parent (extend) and per child (convert).
+/// The leaf depth: XofTurboShake128 per parent (extend); children are converted in
+/// [`finish_leaf`].
 fn leaf_depth(
-    public_share: &IdpfPublicShare,
-    keys: &NodeKeys<'_>,
+    cw: &CorrectionWord<Field255>,
+    keys: &NodeKeys,
     depth: &Depth,
     scratch: &mut EvalScratch,
 ) {
-    let cw = &public_share.leaf;
-    let mut children: Vec<[[u8; 16]; 2]> =
-        scratch.seeds.iter().map(|s| keys.leaf_extend(s)).collect();
+    scratch.xs.clear();
+    for seed in &scratch.seeds {
+        let [a, b] = keys.leaf_extend(&seed.to_le_bytes());
+        scratch.xs.push(u128::from_le_bytes(a));
+        scratch.xs.push(u128::from_le_bytes(b));
+    }
+    let cw_seed = u128::from_le_bytes(cw.seed);
     scratch.next_ctrl.clear();
     scratch.next_seeds.clear();
     for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
         let t_parent = scratch.ctrl[p as usize];
-        let mut seed = children[p as usize][bit as usize];
-        let t = (seed[0] & 1) ^ (cw.ctrl[bit as usize] & t_parent);
-        seed[0] &= 0xfe;
-        xor_masked(&mut seed, &cw.seed, t_parent);
-        scratch.next_ctrl.push(t);
+        let child = scratch.xs[2 * p as usize + bit as usize];
+        scratch
+            .next_ctrl
+            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
         // The corrected (pre-convert) seed is kept; finish_leaf converts it.
-        scratch.next_seeds.push(seed);
+        scratch
+            .next_seeds
+            .push((child & !1) ^ (cw_seed & mask128(t_parent)));
     }
-    children.zeroize();
 }
 
 /// Turns the target depth's value blocks into `Field64` value shares.
@@ -538,7 +664,7 @@ fn finish_inner(
     agg_id: u8,
     public_share: &IdpfPublicShare,
     key: &[u8; 16],
-    keys: &NodeKeys<'_>,
+    keys: &NodeKeys,
     tree: &PrefixTree,
     scratch: &mut EvalScratch,
     out: &mut [[Field64; 2]],
@@ -546,7 +672,7 @@ fn finish_inner(
     let cw = &public_share.inner[tree.level];
     let negate = Choice::from(agg_id & 1);
     for (i, o) in out.iter_mut().enumerate() {
-        let block: [u8; 16] = scratch.blocks[i].into();
+        let block = scratch.values[i].to_le_bytes();
         *o = match (
             Field64::from_random(&block[..8]),
             Field64::from_random(&block[8..]),
@@ -561,14 +687,14 @@ fn finish_inner(
 fn finish_leaf(
     agg_id: u8,
     public_share: &IdpfPublicShare,
-    keys: &NodeKeys<'_>,
+    keys: &NodeKeys,
     scratch: &mut EvalScratch,
     out: &mut [[Field255; 2]],
 ) {
     let cw = &public_share.leaf;
     let negate = Choice::from(agg_id & 1);
     for (i, o) in out.iter_mut().enumerate() {
-        let (_, w) = keys.leaf_convert(&scratch.seeds[i]);
+        let (_, w) = keys.leaf_convert(&scratch.seeds[i].to_le_bytes());
         *o = node_output(&w, &cw.value, scratch.ctrl[i], negate);
     }
 }
@@ -593,16 +719,11 @@ fn vartime_slow_inner_output(
     agg_id: u8,
     public_share: &IdpfPublicShare,
     key: &[u8; 16],
-    keys: &NodeKeys<'_>,
+    keys: &NodeKeys,
     tree: &PrefixTree,
     candidate: usize,
 ) -> [Field64; 2] {
-    let mut prefix = 0u64;
-    let mut idx = candidate;
-    for d in (0..=tree.level).rev() {
-        prefix |= u64::from(tree.depths[d].bit[idx]) << (tree.level - d);
-        idx = tree.depths[d].parent[idx] as usize;
-    }
+    let prefix = tree.prefixes[candidate];
     match eval_path(agg_id, public_share, key, keys, tree.level, prefix) {
         PathValue::Inner(y) => y,
         // tree.level < bits - 1 here, so eval_path returns an inner value.
@@ -616,7 +737,7 @@ pub fn eval_path(
     agg_id: u8,
     public_share: &IdpfPublicShare,
     key: &[u8; 16],
-    keys: &NodeKeys<'_>,
+    keys: &NodeKeys,
     level: usize,
     prefix: u64,
 ) -> PathValue {

@@ -65,8 +65,8 @@ pub mod poplar1;
 pub mod xof;
 
 pub use batch::{
-    BatchOutcome, BatchState, HelperMessage, LocalOutcome, LocalReport, RejectReason, ReportShare,
-    Round1Shares, Verdict, Verdicts,
+    BatchCache, BatchOutcome, BatchState, HelperMessage, LocalOutcome, LocalReport, RejectReason,
+    ReportShare, Round1Shares, Verdict, Verdicts,
 };
 pub use error::VdafError;
 pub use field::{Field64, Field255, FieldElement};

@@ -22,8 +22,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement, decode_vec, encode_vec};
-use crate::idpf::{self, EvalScratch, IdpfPublicShare, NodeKeys, PrefixTree, TreeOutput};
-use crate::xof::XofTurboShake128;
+use crate::idpf::{
+    self, EvalScratch, IdpfPublicShare, NodeCache, NodeKeys, PrefixTree, TreeOutput,
+};
+use crate::xof::{TurboShakeReader, XofStream, XofTurboShake128};
 
 /// Nonce size in bytes (draft table 8).
 pub const NONCE_SIZE: usize = 16;
@@ -729,14 +731,17 @@ impl Poplar1 {
             ctx,
             param,
             tree: &tree,
+            resumed: None,
         };
-        Ok(ev.init(
+        ev.init(
             agg_id as u8,
             nonce,
             &public_share.0,
             input_share,
+            None,
+            false,
             &mut scratch,
-        ))
+        )
     }
 
     /// The draft's `verifier_shares_to_message`: sums the two shares; in round 2 the sum must
@@ -865,22 +870,52 @@ pub(crate) struct ReportEval<'a> {
     pub(crate) verify_key: &'a [u8; VERIFY_KEY_SIZE],
     pub(crate) ctx: &'a [u8],
     pub(crate) param: &'a AggregationParam,
+    /// The candidates with all ancestors, from the root.
     pub(crate) tree: &'a PrefixTree,
+    /// The candidates below the previous level of a walk, when reports carry [`WalkState`].
+    pub(crate) resumed: Option<&'a PrefixTree>,
+}
+
+/// What one report's evaluation can carry from one level of a heavy-hitter walk to the next
+/// (per aggregator): its node keys, its nodes at the last evaluated candidates, and its inner
+/// correlated-randomness stream positioned after the last level read. Bounded by the
+/// candidates of one level. Secret: zeroized on drop (the node cache; the stream is dropped).
+pub(crate) struct WalkState {
+    pub(crate) keys: NodeKeys,
+    pub(crate) nodes: Option<NodeCache>,
+    pub(crate) corr: Option<(XofStream<TurboShakeReader>, u16)>,
+}
+
+impl WalkState {
+    pub(crate) fn new(ctx: &[u8], nonce: &[u8; NONCE_SIZE]) -> Self {
+        Self {
+            keys: NodeKeys::new(ctx, nonce),
+            nodes: None,
+            corr: None,
+        }
+    }
 }
 
 impl ReportEval<'_> {
-    /// `verify_init` for one report (inputs already decoded and checked).
+    /// `verify_init` for one report (inputs already decoded and checked). With `walk`, the
+    /// report's carried state is used (resuming below its cached nodes when `resume` is set)
+    /// and updated for the next level.
     pub(crate) fn init(
         &self,
         agg_id: u8,
         nonce: &[u8; NONCE_SIZE],
         public_share: &IdpfPublicShare,
         input_share: &InputShare,
+        walk: Option<&mut WalkState>,
+        resume: bool,
         scratch: &mut EvalScratch,
-    ) -> (VerifyState, VerifierShare) {
+    ) -> Result<(VerifyState, VerifierShare), VdafError> {
         let level = self.param.level;
-        let n = self.param.prefixes.len();
-        let keys = NodeKeys::new(self.ctx, nonce);
+        let mut local = None;
+        let walk = match walk {
+            Some(w) => w,
+            None => local.insert(WalkState::new(self.ctx, nonce)),
+        };
 
         // Verification randomness, bound to the nonce and the level.
         let mut vxof = XofTurboShake128::new(self.verify_key, &[&dst(USAGE_VERIFY_RAND), self.ctx]);
@@ -888,17 +923,28 @@ impl ReportEval<'_> {
         vxof.update(&level.to_be_bytes());
         let mut verify_prng = vxof.into_stream();
 
+        // The tree to walk: from the root, or below the cached nodes.
+        let mut nodes = walk.nodes.take().unwrap_or_default();
+        let tree = match (resume, self.resumed) {
+            (true, Some(t)) => t,
+            _ => self.tree,
+        };
+        let key = &input_share.idpf_key;
+        let keys = &walk.keys;
+
         if self.poplar.is_leaf(level) {
-            let mut values = vec![[Field255::ZERO; 2]; n];
+            let mut values = vec![[Field255::ZERO; 2]; self.param.prefixes.len()];
+            let out = TreeOutput::Leaf(&mut values);
             idpf::eval_tree(
                 agg_id,
                 public_share,
-                &input_share.idpf_key,
-                &keys,
-                self.tree,
+                key,
+                keys,
+                tree,
+                Some(&mut nodes),
                 scratch,
-                TreeOutput::Leaf(&mut values),
-            );
+                out,
+            )?;
             let mut corr = corr_xof(
                 &input_share.corr_seed,
                 USAGE_CORR_LEAF,
@@ -910,49 +956,62 @@ impl ReportEval<'_> {
             let abc: [Field255; 3] = [corr.next_elem(), corr.next_elem(), corr.next_elem()];
             let (out, sketch) = sketch_share(&values, abc, &mut verify_prng);
             let a_share = FieldVec::Leaf(input_share.corr_leaf.to_vec());
-            (
-                VerifyState {
-                    agg_id,
-                    round: VerifyRound::One { a_share },
-                    out_share: FieldVec::Leaf(out),
-                },
-                VerifierShare(FieldVec::Leaf(sketch)),
-            )
-        } else {
-            let mut values = vec![[Field64::ZERO; 2]; n];
-            idpf::eval_tree(
+            let round = VerifyRound::One { a_share };
+            let state = VerifyState {
                 agg_id,
-                public_share,
-                &input_share.idpf_key,
-                &keys,
-                self.tree,
-                scratch,
-                TreeOutput::Inner(&mut values),
-            );
-            let mut corr = corr_xof(
-                &input_share.corr_seed,
-                USAGE_CORR_INNER,
-                self.ctx,
-                agg_id,
-                nonce,
-            )
-            .into_stream();
-            // Skip the a, b, c shares of the lower levels.
-            for _ in 0..3 * usize::from(level) {
-                let _: Field64 = corr.next_elem();
-            }
-            let abc: [Field64; 3] = [corr.next_elem(), corr.next_elem(), corr.next_elem()];
-            let (out, sketch) = sketch_share(&values, abc, &mut verify_prng);
-            let a_share = FieldVec::Inner(input_share.corr_inner[usize::from(level)].to_vec());
-            (
-                VerifyState {
-                    agg_id,
-                    round: VerifyRound::One { a_share },
-                    out_share: FieldVec::Inner(out),
-                },
-                VerifierShare(FieldVec::Inner(sketch)),
-            )
+                round,
+                out_share: FieldVec::Leaf(out),
+            };
+            return Ok((state, VerifierShare(FieldVec::Leaf(sketch))));
         }
+
+        let mut values = vec![[Field64::ZERO; 2]; self.param.prefixes.len()];
+        let out = TreeOutput::Inner(&mut values);
+        idpf::eval_tree(
+            agg_id,
+            public_share,
+            key,
+            keys,
+            tree,
+            Some(&mut nodes),
+            scratch,
+            out,
+        )?;
+        walk.nodes = Some(nodes);
+        let abc = self.inner_corr(agg_id, nonce, input_share, walk);
+        let (out, sketch) = sketch_share(&values, abc, &mut verify_prng);
+        let a_share = FieldVec::Inner(input_share.corr_inner[usize::from(level)].to_vec());
+        let round = VerifyRound::One { a_share };
+        let state = VerifyState {
+            agg_id,
+            round,
+            out_share: FieldVec::Inner(out),
+        };
+        Ok((state, VerifierShare(FieldVec::Inner(sketch))))
+    }
+
+    /// This level's shares of `a, b, c` from the inner correlated-randomness stream, reusing
+    /// the walk's stream when it is not past this level.
+    fn inner_corr(
+        &self,
+        agg_id: u8,
+        nonce: &[u8; NONCE_SIZE],
+        input: &InputShare,
+        walk: &mut WalkState,
+    ) -> [Field64; 3] {
+        let level = self.param.level;
+        let (mut corr, next) = match walk.corr.take() {
+            Some((stream, next)) if next <= level => (stream, next),
+            _ => {
+                let xof = corr_xof(&input.corr_seed, USAGE_CORR_INNER, self.ctx, agg_id, nonce);
+                (xof.into_stream(), 0)
+            }
+        };
+        // Skip the a, b, c shares of the levels in between.
+        corr.skip_elems::<Field64>(3 * usize::from(level - next));
+        let abc = [corr.next_elem(), corr.next_elem(), corr.next_elem()];
+        walk.corr = Some((corr, level + 1));
+        abc
     }
 }
 
@@ -965,8 +1024,8 @@ fn sketch_share<F: FieldElement, S: crate::xof::ByteSource>(
 ) -> (Vec<F>, Vec<F>) {
     let mut sketch = abc;
     let mut out = Vec::with_capacity(values.len());
-    for v in values {
-        let r: F = verify_prng.next_elem();
+    let rs: Vec<F> = verify_prng.next_vec_bulk(values.len());
+    for (v, &r) in values.iter().zip(&rs) {
         let ry = r * v[0];
         sketch[0] += ry;
         sketch[1] += ry * r;

@@ -113,6 +113,45 @@ impl<S: ByteSource> XofStream<S> {
         }
     }
 
+    /// Discards the next `n` field elements (same rejection sampling as [`Self::next_elem`]),
+    /// reading the output in bulk.
+    pub fn skip_elems<F: FieldElement>(&mut self, mut n: usize) {
+        let mut buf = [0u8; 512];
+        let mut used = 0;
+        while n > 0 {
+            let take = n.min(buf.len() / F::ENCODED_SIZE);
+            let chunk = &mut buf[..take * F::ENCODED_SIZE];
+            self.source.fill(chunk);
+            let size = F::ENCODED_SIZE;
+            n -= chunk
+                .chunks_exact(size)
+                .filter(|c| F::from_random(c).is_some())
+                .count();
+            used = used.max(chunk.len());
+        }
+        // Wipe only what was written (zeroize writes byte by byte).
+        buf[..used].zeroize();
+    }
+
+    /// The draft's `next_vec(field, length)`, reading the output in large chunks (same
+    /// result as [`Self::next_vec`]). The buffer is wiped only where it was written.
+    pub fn next_vec_bulk<F: FieldElement>(&mut self, length: usize) -> Vec<F> {
+        let mut out = Vec::with_capacity(length);
+        let mut buf = vec![0u8; length.min(256) * F::ENCODED_SIZE];
+        while out.len() < length {
+            let want = (length - out.len()).min(256);
+            let chunk = &mut buf[..want * F::ENCODED_SIZE];
+            self.source.fill(chunk);
+            out.extend(
+                chunk
+                    .chunks_exact(F::ENCODED_SIZE)
+                    .filter_map(F::from_random),
+            );
+        }
+        buf.zeroize();
+        out
+    }
+
     /// The draft's `next_vec(field, length)`.
     pub fn next_vec<F: FieldElement>(&mut self, length: usize) -> Vec<F> {
         (0..length).map(|_| self.next_elem()).collect()
@@ -176,6 +215,22 @@ impl FixedKeyAes128 {
         }
     }
 
+    /// Hashes 128-bit inputs (blocks read as little-endian integers) in place:
+    /// `x -> AES(k, sigma(x)) XOR sigma(x)`, all through one pipelined AES call. `blocks` is
+    /// reusable scratch space.
+    pub fn hash_u128s(&self, xs: &mut [u128], blocks: &mut Vec<aes::Block>) {
+        blocks.clear();
+        for x in xs.iter_mut() {
+            let s = sigma128(*x);
+            *x = s;
+            blocks.push(aes::Block::from(s.to_le_bytes()));
+        }
+        self.cipher.encrypt_blocks(blocks);
+        for (x, b) in xs.iter_mut().zip(blocks.iter()) {
+            *x ^= u128::from_le_bytes((*b).into());
+        }
+    }
+
     /// The output stream for one seed (the draft's XofFixedKeyAes128 with this key).
     pub fn stream(&self, seed: &[u8; 16]) -> XofStream<FixedKeyStream<'_>> {
         XofStream::new(FixedKeyStream {
@@ -195,6 +250,14 @@ fn sigma_in_place(b: &mut aes::Block) {
         b[i] = r;
         b[i + 8] = l ^ r;
     }
+}
+
+/// `sigma` on a block read as a little-endian integer: low half R, high half L XOR R.
+#[inline(always)]
+fn sigma128(x: u128) -> u128 {
+    let l = x as u64;
+    let r = (x >> 64) as u64;
+    u128::from(r) | (u128::from(l ^ r) << 64)
 }
 
 /// The input block for block index `i` of the stream of `seed`: `seed XOR le128(i)`.
