@@ -414,8 +414,12 @@ mod tests {
 
     fn score_with(kind: TaskArg, mode: SearchMode, noise: bool, engine: Engine) -> Score {
         let city = City::generate(&CityConfig::tiny(11));
+        // The tiny city's venues are small: crowding from 5 people on, so that it has alerts.
         let setup = match kind {
-            TaskArg::Crowding => TaskSetup::crowding().expect("valid"),
+            TaskArg::Crowding => TaskSetup {
+                rules: Rules::Crowding(CrowdingRule::new(800, 5).expect("valid")),
+                ..TaskSetup::crowding().expect("valid")
+            },
             TaskArg::Outbreak => TaskSetup::outbreak(),
         };
         let batches = city.reports(setup.kind, &setup.rules, setup.limit as usize);

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod accuracy;
+pub mod venue;
+pub mod visitor;
 
 /// hotspot: privacy-preserving hotspot detection from venue check-ins.
 #[derive(Debug, Parser)]
@@ -21,6 +23,19 @@ pub struct Cli {
 enum Command {
     /// Run the whole pipeline on a small synthetic city, on loopback, with no setup.
     Demo,
+    /// Venues: register in the registry, render QR posters.
+    Venue(venue::VenueArgs),
+    /// The visitor client: scan posters, keep the diary, report, check exposure.
+    Visitor(visitor::VisitorArgs),
+    /// Benchmarks that print figures (not timed tests).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Precision and recall of the real search with noise on, over the synthetic city.
+    Accuracy(accuracy::AccuracyArgs),
 }
 
 /// Parses the arguments, runs the command and maps its outcome to an exit code.
@@ -41,5 +56,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("demo: the pipeline is being built; nothing to run yet");
             Ok(())
         }
+        Command::Venue(args) => venue::run(args),
+        Command::Visitor(args) => visitor::run(args),
+        Command::Bench(BenchCommand::Accuracy(args)) => accuracy::run(args),
     }
 }

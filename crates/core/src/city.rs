@@ -9,9 +9,10 @@
 //!
 //! **The model.** Venues sit on a square map (a dense centre and a uniform spread), each with a
 //! category and a popularity drawn from a heavy-tailed law; once the day is simulated, each
-//! venue's capacity is sized for its demand (peak occupancy over a log-normal utilisation
-//! around 60 %, at least the category's minimum), so that the crowded venues are the few whose
-//! day runs well above their usual use. Visitors live at a home point and are workers (at an office, or as staff of a
+//! venue's capacity is sized for its usual demand (peak occupancy without events over a
+//! log-normal utilisation with median 50 %, at least the category's minimum). A few venues
+//! host an evening event that draws a crowd beyond their usual use; they, and the venues whose
+//! usual peak runs close to their capacity, are the crowded ones. Visitors live at a home point and are workers (at an office, or as staff of a
 //! shop, restaurant, cafe, bar, gym or cinema), pupils, or at home during the day; their
 //! routines add a morning coffee, lunch, shopping and evening leisure with fixed
 //! probabilities. A destination is chosen by a gravity rule among a few random venues of the
@@ -55,6 +56,11 @@ pub struct CityConfig {
     pub attack_permille: u32,
     /// Chance that any visitor is positive regardless (per hundred thousand).
     pub background_per_100k: u32,
+    /// Median of a venue's usual peak utilisation (peak occupancy over capacity), per
+    /// thousand.
+    pub utilisation_median_permille: u32,
+    /// Spread of the usual peak utilisation: sigma of its logarithm, per thousand.
+    pub utilisation_sigma_permille: u32,
 }
 
 impl CityConfig {
@@ -83,6 +89,8 @@ impl CityConfig {
             outbreak_sites,
             attack_permille: 300,
             background_per_100k: 200,
+            utilisation_median_permille: 500,
+            utilisation_sigma_permille: 250,
         }
     }
 }
@@ -179,7 +187,8 @@ impl City {
     }
 
     /// Sizes every venue for its demand: capacity = peak occupancy / utilisation, where the
-    /// utilisation is log-normal around 60 % (sigma 0.3), never below the category's minimum.
+    /// utilisation is log-normal (median and sigma from the configuration: 50 % and 0.25 by
+    /// default), never below the category's minimum.
     /// Venues are built for the crowds they usually get; the few whose day runs well above
     /// their usual utilisation are the crowded ones.
     fn size_capacities(&mut self, rng: &mut Xoshiro256PlusPlus) {
@@ -197,9 +206,11 @@ impl City {
                 .iter()
                 .find(|m| m.0 == venue.info.category)
                 .map_or(10, |m| m.2);
-            let utilisation = (0.6f64.ln() + 0.3 * normal_pair(rng).0)
+            let median = f64::from(self.config.utilisation_median_permille.max(1)) / 1000.0;
+            let sigma = f64::from(self.config.utilisation_sigma_permille) / 1000.0;
+            let utilisation = (median.ln() + sigma * normal_pair(rng).0)
                 .exp()
-                .clamp(0.2, 1.5);
+                .clamp(0.05, 2.0);
             let demand = peak.get(&venue.code).copied().unwrap_or(0) as f64;
             venue.info.capacity = ((demand / utilisation).ceil() as u32).max(minimum);
         }

@@ -52,6 +52,12 @@ pub enum DpError {
         /// The sensitivity.
         sensitivity: u32,
     },
+    /// A release was asked for at a level the task's search plan never releases.
+    #[error("no release is planned at level {level}")]
+    UnplannedRelease {
+        /// The level asked for.
+        level: u32,
+    },
     /// Releasing would exceed the batch's budget.
     #[error(
         "batch budget exhausted for window {window}: spent {spent}, requested {requested}, budget {budget} (rho)"

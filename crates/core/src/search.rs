@@ -199,6 +199,26 @@ impl SearchConfig {
         shares.push(self.leaf_share);
         shares
     }
+
+    /// The noise of this search's release at `level` over `candidates` counts: what each
+    /// aggregator adds and what the release costs. Aggregators compute it from their own copy
+    /// of the task rather than trusting the scale in a collector's [`LevelQuery`]. `None` with
+    /// noise off; an error for a level this search never releases.
+    pub fn release_noise(
+        &self,
+        dp: &DpConfig,
+        level: u32,
+        candidates: usize,
+    ) -> Result<Option<ReleaseNoise>, DpError> {
+        let position = self.levels().iter().position(|&l| l == level);
+        let share = position
+            .and_then(|i| self.level_shares().get(i).copied())
+            .ok_or(DpError::UnplannedRelease { level })?;
+        if !dp.noise {
+            return Ok(None);
+        }
+        ReleaseNoise::for_rho(dp.sensitivity, dp.rho_batch * share, candidates).map(Some)
+    }
 }
 
 /// One release of a finished search.
@@ -331,21 +351,20 @@ impl<A: LevelAggregator> Walk<'_, A> {
         }
         codes.sort_unstable();
         codes.dedup();
-        let (counts, _) = self.release(bits - 1, codes.clone(), 1.0)?;
+        let (counts, _) = self.release(bits - 1, codes.clone())?;
         Ok(codes.into_iter().zip(counts).collect())
     }
 
     /// Open mode: the prefix walk.
     fn open(&mut self) -> Result<Vec<(u64, i64)>, SearchError<A::Error>> {
         let levels = self.config.levels();
-        let shares = self.config.level_shares();
         let leaf = self.config.bits - 1;
         let threshold = i64::try_from(self.config.threshold).unwrap_or(i64::MAX);
         let mut kept: Vec<u64> = vec![0];
 
         let mut previous_bits = 0u32;
 
-        for (&level, &share) in levels.iter().zip(&shares) {
+        for &level in &levels {
             // Candidates: every extension of every kept prefix down to this level.
             let step = level + 1 - previous_bits;
             let mut candidates = self.extend(&kept, level, step)?;
@@ -356,7 +375,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
                 return Ok(Vec::new());
             }
 
-            let (counts, noise) = self.release(level, candidates.clone(), share)?;
+            let (counts, noise) = self.release(level, candidates.clone())?;
             if level == leaf {
                 return Ok(candidates.into_iter().zip(counts).collect());
             }
@@ -418,18 +437,13 @@ impl<A: LevelAggregator> Walk<'_, A> {
         &mut self,
         level: u32,
         prefixes: Vec<u64>,
-        share: f64,
     ) -> Result<Released, SearchError<A::Error>> {
         // The noise for this release, charged before anything is asked for.
         let candidates = prefixes.len();
-        let noise = if self.dp.noise {
-            let noise =
-                ReleaseNoise::for_rho(self.dp.sensitivity, self.dp.rho_batch * share, candidates)?;
+        let noise = self.config.release_noise(self.dp, level, candidates)?;
+        if let Some(noise) = noise {
             self.accountant.charge(self.window, noise.rho)?;
-            Some(noise)
-        } else {
-            None
-        };
+        }
 
         // The aggregation itself.
         let query = LevelQuery {
@@ -762,6 +776,14 @@ mod tests {
                 max_candidates: 0,
                 ..SearchConfig::open(8, 1)
             },
+            SearchConfig {
+                noise_floor_sds: Some(f64::NAN),
+                ..SearchConfig::open(8, 1)
+            },
+            SearchConfig {
+                noise_floor_sds: Some(-1.0),
+                ..SearchConfig::open(8, 1)
+            },
         ] {
             let err = run(
                 &config,
@@ -817,6 +839,31 @@ mod tests {
             "{:?}",
             out.levels
         );
+    }
+
+    #[test]
+    fn aggregators_can_recompute_every_release_noise() {
+        let mut acc = Accountant::new(&dp(true)).expect("valid");
+        let config = SearchConfig {
+            stride: 4,
+            ..SearchConfig::open(8, 1)
+        };
+        struct Check<'a>(PlaintextAggregator<ChaCha20Rng>, &'a SearchConfig, DpConfig);
+        impl LevelAggregator for Check<'_> {
+            type Error = PlaintextError;
+            fn aggregate(&mut self, q: &LevelQuery) -> Result<Vec<i64>, PlaintextError> {
+                let own = self.1.release_noise(&self.2, q.level, q.prefixes.len());
+                assert_eq!(own, Ok(q.noise));
+                self.0.aggregate(q)
+            }
+        }
+        let mut check = Check(plaintext(reports()), &config, dp(true));
+        run(&config, &dp(true), &mut check, &mut acc, 0, &[]).expect("search");
+        assert_eq!(
+            config.release_noise(&dp(true), 2, 16),
+            Err(DpError::UnplannedRelease { level: 2 })
+        );
+        assert_eq!(config.release_noise(&dp(false), 7, 16), Ok(None));
     }
 
     #[test]

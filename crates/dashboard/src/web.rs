@@ -60,7 +60,7 @@ struct Inner {
 struct CachedList {
     version: u64,
     built_at: u64,
-    bytes: Arc<Vec<u8>>,
+    bytes: axum::body::Bytes,
 }
 
 impl DashboardState {
@@ -479,20 +479,20 @@ async fn exposure_list(
     if not_modified {
         return Ok((StatusCode::NOT_MODIFIED, head).into_response());
     }
-    Ok((head, bytes.as_ref().clone()).into_response())
+    Ok((head, bytes).into_response())
 }
 
 async fn current_exposure_list(
     state: &DashboardState,
     key: SigningKey,
-) -> Result<(u64, Arc<Vec<u8>>), HttpError> {
+) -> Result<(u64, axum::body::Bytes), HttpError> {
     let now = now_secs();
     let summary = blocking(state, |s| s.alert_summary()).await?;
     if let Some(hit) = lock(&state.inner.exposure_cache).as_ref()
         && hit.version == summary.last_cursor.0
         && now.saturating_sub(hit.built_at) < EXPOSURE_REBUILD_SECS
     {
-        return Ok((hit.version, Arc::clone(&hit.bytes)));
+        return Ok((hit.version, hit.bytes.clone()));
     }
 
     // Rebuild: every outbreak alert within the retention period, versioned by the log's cursor.
@@ -512,11 +512,11 @@ async fn current_exposure_list(
         now,
         list.cells().to_vec(),
     );
-    let bytes = Arc::new(list.sign(&key));
+    let bytes = axum::body::Bytes::from(list.sign(&key));
     *lock(&state.inner.exposure_cache) = Some(CachedList {
         version: list.version(),
         built_at: now,
-        bytes: Arc::clone(&bytes),
+        bytes: bytes.clone(),
     });
     Ok((list.version(), bytes))
 }

@@ -514,7 +514,7 @@ pub fn eval_tree(
     key: &[u8; 16],
     keys: &NodeKeys,
     tree: &PrefixTree,
-    mut nodes: Option<&mut NodeCache>,
+    nodes: Option<&mut NodeCache>,
     scratch: &mut EvalScratch,
     out: TreeOutput<'_>,
 ) -> Result<(), VdafError> {
@@ -567,7 +567,7 @@ pub fn eval_tree(
     }
 
     // Keep the final nodes for a deeper walk, then produce the values.
-    if let Some(keep) = nodes.as_deref_mut() {
+    if let Some(keep) = nodes {
         keep.seeds.clone_from(&scratch.seeds);
         keep.ctrl.clone_from(&scratch.ctrl);
     }

@@ -900,6 +900,7 @@ impl ReportEval<'_> {
     /// `verify_init` for one report (inputs already decoded and checked). With `walk`, the
     /// report's carried state is used (resuming below its cached nodes when `resume` is set)
     /// and updated for the next level.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn init(
         &self,
         agg_id: u8,

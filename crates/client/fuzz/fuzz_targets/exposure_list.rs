@@ -1,0 +1,11 @@
+//! The exposure list verifier on arbitrary bytes.
+#![no_main]
+
+use hotspot_client::exposure::verify_list;
+use hotspot_client::registry::{RegistryKey, TrustedKeys};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let keys = TrustedKeys::new([RegistryKey::from_secret(&[1; 32]).public()]);
+    let _ = verify_list(data, &keys, 1_800_000_000);
+});
