@@ -1,0 +1,787 @@
+//! IdpfBBCGGI21: the incremental distributed point function of draft-irtf-cfrg-vdaf-18,
+//! section 8.3 (after Boneh, Boyle, Corrigan-Gibbs, Gilboa, Ishai 2021).
+//!
+//! A client's `bits`-bit string `alpha` is hidden in two keys; evaluating both keys at a prefix
+//! of `alpha` at level `l` gives shares of `beta[l]` (a pair of field elements: `Field64` for the
+//! inner levels, `Field255` at the leaves), and shares of zero at any other prefix.
+//!
+//! Nodes are expanded with XofFixedKeyAes128 at the inner levels and XofTurboShake128 at the
+//! leaf level; the extend/convert domain-separation tags use algorithm class 1, id 0, usage 0
+//! (extend) and 1 (convert), bound to the application context, with the nonce as binder.
+//!
+//! Evaluation ([`eval_tree`]) walks a [`PrefixTree`]: the candidate prefixes of one level, with
+//! all their ancestors, deduplicated once per batch and shared by every report. Per report and
+//! tree depth, all the nodes of the depth are expanded with one batched AES call. Memory
+//! access depends only on the (public) prefixes; control bits (secret) act through masks.
+
+use aes::Block;
+use subtle::Choice;
+use zeroize::Zeroize;
+
+use crate::error::VdafError;
+use crate::field::{Field64, Field255, FieldElement};
+use crate::xof::{FixedKeyAes128, XofTurboShake128, counter_block};
+
+/// Version byte of the domain-separation tags (draft 18).
+pub(crate) const VERSION: u8 = 18;
+
+/// `dst` prefix for IDPF node extension: version, class 1, algorithm id 0, usage 0.
+const DST_EXTEND: [u8; 8] = [VERSION, 1, 0, 0, 0, 0, 0, 0];
+/// `dst` prefix for IDPF node conversion: version, class 1, algorithm id 0, usage 1.
+const DST_CONVERT: [u8; 8] = [VERSION, 1, 0, 0, 0, 0, 0, 1];
+
+/// One level's correction word: a seed, two control bits and a value pair.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CorrectionWord<F> {
+    pub(crate) seed: [u8; 16],
+    pub(crate) ctrl: [u8; 2],
+    pub(crate) value: [F; 2],
+}
+
+/// The IDPF public share: one correction word per level.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IdpfPublicShare {
+    pub(crate) inner: Vec<CorrectionWord<Field64>>,
+    pub(crate) leaf: CorrectionWord<Field255>,
+}
+
+impl IdpfPublicShare {
+    /// Number of levels (`bits`).
+    pub fn bits(&self) -> usize {
+        self.inner.len() + 1
+    }
+
+    /// Canonical encoding (draft section 8.3.4): packed control bits, seeds, inner values,
+    /// leaf value.
+    pub fn encode(&self) -> Vec<u8> {
+        let bits = self.bits();
+        let mut out = Vec::with_capacity(encoded_len(bits));
+        let mut packed = vec![0u8; (2 * bits).div_ceil(8)];
+        let ctrls = self.inner.iter().map(|cw| cw.ctrl).chain([self.leaf.ctrl]);
+        for (level, ctrl) in ctrls.enumerate() {
+            for (j, bit) in ctrl.iter().enumerate() {
+                let pos = 2 * level + j;
+                packed[pos / 8] |= (bit & 1) << (pos % 8);
+            }
+        }
+        out.extend_from_slice(&packed);
+        for cw in &self.inner {
+            out.extend_from_slice(&cw.seed);
+        }
+        out.extend_from_slice(&self.leaf.seed);
+        for cw in &self.inner {
+            cw.value[0].encode_into(&mut out);
+            cw.value[1].encode_into(&mut out);
+        }
+        self.leaf.value[0].encode_into(&mut out);
+        self.leaf.value[1].encode_into(&mut out);
+        out
+    }
+
+    /// Decodes a public share for `bits` levels, rejecting padding bits, non-canonical field
+    /// elements and trailing bytes.
+    pub fn decode(bits: usize, bytes: &[u8]) -> Result<Self, VdafError> {
+        const WHAT: &str = "IDPF public share";
+        if bits == 0 {
+            return Err(VdafError::InvalidBits(0));
+        }
+        if bytes.len() != encoded_len(bits) {
+            return Err(VdafError::decode(WHAT, "wrong length"));
+        }
+        let packed_len = (2 * bits).div_ceil(8);
+        let (packed, rest) = bytes.split_at(packed_len);
+        let ctrl_at = |pos: usize| (packed[pos / 8] >> (pos % 8)) & 1;
+        for pos in 2 * bits..8 * packed_len {
+            if ctrl_at(pos) != 0 {
+                return Err(VdafError::decode(WHAT, "nonzero padding bits"));
+            }
+        }
+        let (seeds, rest) = rest.split_at(16 * bits);
+        let (inner_values, leaf_value) = rest.split_at(16 * (bits - 1));
+        let seed_at = |level: usize| {
+            let mut s = [0u8; 16];
+            s.copy_from_slice(&seeds[16 * level..16 * level + 16]);
+            s
+        };
+        let elem64 = |i: usize| {
+            Field64::from_canonical_bytes(&inner_values[8 * i..8 * i + 8])
+                .ok_or(VdafError::decode(WHAT, "non-canonical Field64"))
+        };
+        let mut inner = Vec::with_capacity(bits - 1);
+        for level in 0..bits - 1 {
+            inner.push(CorrectionWord {
+                seed: seed_at(level),
+                ctrl: [ctrl_at(2 * level), ctrl_at(2 * level + 1)],
+                value: [elem64(2 * level)?, elem64(2 * level + 1)?],
+            });
+        }
+        let elem255 = |i: usize| {
+            Field255::from_canonical_bytes(&leaf_value[32 * i..32 * i + 32])
+                .ok_or(VdafError::decode(WHAT, "non-canonical Field255"))
+        };
+        let leaf = CorrectionWord {
+            seed: seed_at(bits - 1),
+            ctrl: [ctrl_at(2 * (bits - 1)), ctrl_at(2 * bits - 1)],
+            value: [elem255(0)?, elem255(1)?],
+        };
+        Ok(Self { inner, leaf })
+    }
+}
+
+/// Encoded length of a public share for `bits` levels.
+pub fn encoded_len(bits: usize) -> usize {
+    (2 * bits).div_ceil(8) + 16 * bits + 16 * (bits - 1) + 64
+}
+
+/// The two node-expansion keys of one report (both XofFixedKeyAes128 keys depend only on the
+/// context and the nonce, so they are public), plus what the leaf level's XofTurboShake128
+/// needs. Owned, so a walk over many levels can keep them per report.
+#[derive(Clone)]
+pub struct NodeKeys {
+    extend: FixedKeyAes128,
+    convert: FixedKeyAes128,
+    ctx: Vec<u8>,
+    nonce: [u8; 16],
+}
+
+impl NodeKeys {
+    /// Derives the per-report keys.
+    pub fn new(ctx: &[u8], nonce: &[u8; 16]) -> Self {
+        Self {
+            extend: FixedKeyAes128::new(&[&DST_EXTEND, ctx], nonce),
+            convert: FixedKeyAes128::new(&[&DST_CONVERT, ctx], nonce),
+            ctx: ctx.to_vec(),
+            nonce: *nonce,
+        }
+    }
+
+    /// Leaf-level `extend`: two seeds from XofTurboShake128.
+    fn leaf_extend(&self, seed: &[u8; 16]) -> [[u8; 16]; 2] {
+        let mut xof = XofTurboShake128::new(seed, &[&DST_EXTEND, &self.ctx]);
+        xof.update(&self.nonce);
+        let mut out = [[0u8; 16]; 2];
+        let mut stream = xof.into_stream();
+        stream.fill(&mut out[0]);
+        stream.fill(&mut out[1]);
+        out
+    }
+
+    /// Leaf-level `convert`: the next seed and a `Field255` pair.
+    fn leaf_convert(&self, seed: &[u8; 16]) -> ([u8; 16], [Field255; 2]) {
+        let mut xof = XofTurboShake128::new(seed, &[&DST_CONVERT, &self.ctx]);
+        xof.update(&self.nonce);
+        let mut stream = xof.into_stream();
+        let mut next = [0u8; 16];
+        stream.fill(&mut next);
+        let value = [stream.next_elem(), stream.next_elem()];
+        (next, value)
+    }
+
+    /// Inner-level `convert` for one seed, sequentially (used by key generation and as the
+    /// slow path when a batched value needs rejection sampling).
+    fn inner_convert(&self, seed: &[u8; 16]) -> ([u8; 16], [Field64; 2]) {
+        let mut stream = self.convert.stream(seed);
+        let mut next = [0u8; 16];
+        stream.fill(&mut next);
+        let value = [stream.next_elem(), stream.next_elem()];
+        (next, value)
+    }
+
+    /// Inner-level `extend` for one seed.
+    fn inner_extend(&self, seed: &[u8; 16]) -> [[u8; 16]; 2] {
+        let mut blocks = [counter_block(seed, 0), counter_block(seed, 1)];
+        self.extend.hash_blocks(&mut blocks);
+        [blocks[0].into(), blocks[1].into()]
+    }
+}
+
+/// Splits extend output into seeds and control bits (the draft clears bit 0 of byte 0 of each
+/// seed after taking it as the control bit).
+#[inline(always)]
+fn split_ctrl(seeds: &mut [[u8; 16]; 2]) -> [u8; 2] {
+    let t = [seeds[0][0] & 1, seeds[1][0] & 1];
+    seeds[0][0] &= 0xfe;
+    seeds[1][0] &= 0xfe;
+    t
+}
+
+#[inline(always)]
+fn xor_masked(a: &mut [u8; 16], b: &[u8; 16], bit: u8) {
+    let mask = 0u8.wrapping_sub(bit & 1);
+    for i in 0..16 {
+        a[i] ^= b[i] & mask;
+    }
+}
+
+/// Key generation (draft section 8.3.3): `alpha` as bits (most significant first), the
+/// values per level, and two 16-byte random seeds.
+pub fn key_gen(
+    alpha: &[bool],
+    beta_inner: &[[Field64; 2]],
+    beta_leaf: [Field255; 2],
+    ctx: &[u8],
+    nonce: &[u8],
+    rand: &[[u8; 16]; 2],
+) -> Result<(IdpfPublicShare, [[u8; 16]; 2]), VdafError> {
+    let bits = alpha.len();
+    if bits == 0 || beta_inner.len() != bits - 1 {
+        return Err(VdafError::InvalidBits(bits));
+    }
+    let nonce: [u8; 16] = nonce
+        .try_into()
+        .map_err(|_| VdafError::decode("nonce", "must be 16 bytes"))?;
+    let keys = NodeKeys::new(ctx, &nonce);
+    let mut seeds = *rand;
+    let mut ctrl = [0u8, 1u8];
+    let mut inner = Vec::with_capacity(bits - 1);
+    for (level, beta) in beta_inner.iter().enumerate() {
+        let step = gen_step(alpha[level], &mut seeds, &mut ctrl, |s| {
+            keys.inner_extend(s)
+        });
+        let (cw_seed, cw_ctrl, corrected) = step;
+        let (n0, w0) = keys.inner_convert(&corrected[0]);
+        let (n1, w1) = keys.inner_convert(&corrected[1]);
+        seeds = [n0, n1];
+        inner.push(CorrectionWord {
+            seed: cw_seed,
+            ctrl: cw_ctrl,
+            value: correction_value(beta, &w0, &w1, ctrl[1]),
+        });
+    }
+    let step = gen_step(alpha[bits - 1], &mut seeds, &mut ctrl, |s| {
+        keys.leaf_extend(s)
+    });
+    let (cw_seed, cw_ctrl, corrected) = step;
+    let (_, w0) = keys.leaf_convert(&corrected[0]);
+    let (_, w1) = keys.leaf_convert(&corrected[1]);
+    let leaf = CorrectionWord {
+        seed: cw_seed,
+        ctrl: cw_ctrl,
+        value: correction_value(&beta_leaf, &w0, &w1, ctrl[1]),
+    };
+    Ok((IdpfPublicShare { inner, leaf }, *rand))
+}
+
+/// One level of key generation up to (not including) `convert`: returns the correction seed,
+/// the correction control bits and the two corrected seeds on `alpha`'s path; updates `ctrl`.
+fn gen_step(
+    bit: bool,
+    seeds: &mut [[u8; 16]; 2],
+    ctrl: &mut [u8; 2],
+    extend: impl Fn(&[u8; 16]) -> [[u8; 16]; 2],
+) -> ([u8; 16], [u8; 2], [[u8; 16]; 2]) {
+    let x = u8::from(bit);
+    let (keep, lose) = (x as usize, 1 - x as usize);
+    let mut s0 = extend(&seeds[0]);
+    let mut s1 = extend(&seeds[1]);
+    let t0 = split_ctrl(&mut s0);
+    let t1 = split_ctrl(&mut s1);
+
+    // Correction seed and control bits.
+    let mut cw_seed = s0[lose];
+    xor_masked(&mut cw_seed, &s1[lose], 1);
+    let cw_ctrl = [t0[0] ^ t1[0] ^ x ^ 1, t0[1] ^ t1[1] ^ x];
+
+    // Corrected seeds and control bits on the path.
+    let prev = *ctrl;
+    ctrl[0] = t0[keep] ^ (cw_ctrl[keep] & prev[0]);
+    ctrl[1] = t1[keep] ^ (cw_ctrl[keep] & prev[1]);
+    let mut c0 = s0[keep];
+    let mut c1 = s1[keep];
+    xor_masked(&mut c0, &cw_seed, prev[0]);
+    xor_masked(&mut c1, &cw_seed, prev[1]);
+    s0.zeroize();
+    s1.zeroize();
+    (cw_seed, cw_ctrl, [c0, c1])
+}
+
+/// `cw_value = (-1)^ctrl1 * (beta - w0 + w1)`.
+fn correction_value<F: FieldElement>(beta: &[F; 2], w0: &[F; 2], w1: &[F; 2], ctrl1: u8) -> [F; 2] {
+    let choice = Choice::from(ctrl1 & 1);
+    let mut out = [F::ZERO; 2];
+    for i in 0..2 {
+        let v = beta[i] - w0[i] + w1[i];
+        out[i] = F::conditional_select(&v, &-v, choice);
+    }
+    out
+}
+
+/// The candidate prefixes of one level with all their ancestors, deduplicated: what every
+/// report's evaluation walks. Built once per aggregation (shared by the whole batch).
+#[derive(Clone, Debug)]
+pub struct PrefixTree {
+    level: usize,
+    /// First depth walked: 0 from the root, or one below a cached level.
+    start: usize,
+    /// When resuming: which cached nodes (indices into the cached level's prefixes) the
+    /// first walked depth extends.
+    resume_from: Option<Vec<u32>>,
+    /// The candidate prefixes.
+    prefixes: Vec<u64>,
+    /// For depth `d` (0..=level): the distinct prefixes of length `d + 1`, sorted, and for
+    /// each the index of its parent at depth `d - 1`.
+    depths: Vec<Depth>,
+    /// For each candidate prefix (in the order given), its index at the last depth.
+    candidate_index: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+struct Depth {
+    parent: Vec<u32>,
+    bit: Vec<u8>,
+    /// Number of nodes at the previous depth (1 for the root at depth 0).
+    num_parents: usize,
+}
+
+impl PrefixTree {
+    /// Builds the tree for prefixes of `level + 1` bits (`prefixes` sorted, distinct, each
+    /// below `2^(level + 1)`, as [`crate::AggregationParam`] guarantees).
+    pub fn new(level: usize, prefixes: &[u64]) -> Self {
+        Self::build(0, vec![0], None, level, prefixes)
+    }
+
+    /// A tree that starts from the nodes of an earlier evaluation at `prev_level` (whose
+    /// candidates were `prev_prefixes`), walking only the depths below it. `None` unless
+    /// `prev_level < level` and every candidate extends one of `prev_prefixes`.
+    pub fn resume(
+        prev_level: usize,
+        prev_prefixes: &[u64],
+        level: usize,
+        prefixes: &[u64],
+    ) -> Option<Self> {
+        if prev_level >= level {
+            return None;
+        }
+        let mut needed: Vec<u64> = prefixes.iter().map(|p| p >> (level - prev_level)).collect();
+        needed.dedup();
+        let mut from = Vec::with_capacity(needed.len());
+        for n in &needed {
+            from.push(prev_prefixes.binary_search(n).ok()? as u32);
+        }
+        Some(Self::build(
+            prev_level + 1,
+            needed,
+            Some(from),
+            level,
+            prefixes,
+        ))
+    }
+
+    fn build(
+        start: usize,
+        mut prev: Vec<u64>,
+        resume_from: Option<Vec<u32>>,
+        level: usize,
+        prefixes: &[u64],
+    ) -> Self {
+        let mut depths = Vec::with_capacity(level + 1 - start);
+        for d in start..=level {
+            let shift = level - d;
+            let mut nodes: Vec<u64> = prefixes.iter().map(|p| p >> shift).collect();
+            nodes.dedup();
+            let mut parent = Vec::with_capacity(nodes.len());
+            let mut bit = Vec::with_capacity(nodes.len());
+            let mut pi = 0usize;
+            for &n in &nodes {
+                let up = if d == 0 { 0 } else { n >> 1 };
+                // `prev` holds every parent (sorted), so this stops inside the vector.
+                while prev[pi] != up {
+                    pi += 1;
+                }
+                parent.push(pi as u32);
+                bit.push((n & 1) as u8);
+            }
+            depths.push(Depth {
+                parent,
+                bit,
+                num_parents: prev.len(),
+            });
+            prev = nodes;
+        }
+        // Candidates are distinct and sorted, so they are exactly the last depth's nodes.
+        let candidate_index = (0..prefixes.len() as u32).collect();
+        Self {
+            level,
+            start,
+            resume_from,
+            prefixes: prefixes.to_vec(),
+            depths,
+            candidate_index,
+        }
+    }
+
+    /// The level the tree was built for.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Number of candidate prefixes.
+    pub fn num_candidates(&self) -> usize {
+        self.candidate_index.len()
+    }
+
+    /// Total number of tree nodes (node evaluations per report).
+    pub fn num_nodes(&self) -> usize {
+        self.depths.iter().map(|d| d.parent.len()).sum()
+    }
+
+    /// Number of AES blocks one report's evaluation of an inner level costs (2 per extended
+    /// node, 1 per converted node, plus 1 per candidate value).
+    pub fn vartime_aes_blocks(&self) -> usize {
+        let nodes = self.num_nodes();
+        let parents: usize = self.depths.iter().map(|d| d.num_parents).sum();
+        2 * parents + nodes + self.num_candidates()
+    }
+}
+
+/// Reusable per-thread buffers for [`eval_tree`] (flat arrays, no per-node allocation).
+/// Seeds are held as little-endian `u128`s so that XORs and masks are single operations.
+#[derive(Default)]
+pub struct EvalScratch {
+    seeds: Vec<u128>,
+    ctrl: Vec<u8>,
+    next_seeds: Vec<u128>,
+    next_ctrl: Vec<u8>,
+    xs: Vec<u128>,
+    conv: Vec<u128>,
+    values: Vec<u128>,
+    blocks: Vec<Block>,
+}
+
+impl Drop for EvalScratch {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+impl EvalScratch {
+    fn wipe(&mut self) {
+        for v in [
+            &mut self.seeds,
+            &mut self.next_seeds,
+            &mut self.xs,
+            &mut self.conv,
+            &mut self.values,
+        ] {
+            v.zeroize();
+        }
+        self.ctrl.zeroize();
+        self.next_ctrl.zeroize();
+        for b in self.blocks.iter_mut() {
+            *b = Block::default();
+        }
+        self.blocks.clear();
+    }
+}
+
+/// Output of evaluating one report's key over a [`PrefixTree`].
+pub enum TreeOutput<'o> {
+    /// Inner level: one `Field64` pair per candidate.
+    Inner(&'o mut [[Field64; 2]]),
+    /// Leaf level: one `Field255` pair per candidate.
+    Leaf(&'o mut [[Field255; 2]]),
+}
+
+/// All-ones if `bit` is 1, else zero (for branch-free conditional XOR).
+#[inline(always)]
+fn mask128(bit: u8) -> u128 {
+    0u128.wrapping_sub(u128::from(bit & 1))
+}
+
+/// The nodes (seeds and control bits, after `convert`) of one report at the candidates of an
+/// evaluated inner level: where the next level's walk can resume. Secret: zeroized on drop.
+#[derive(Default, Clone)]
+pub struct NodeCache {
+    seeds: Vec<u128>,
+    ctrl: Vec<u8>,
+}
+
+impl Drop for NodeCache {
+    fn drop(&mut self) {
+        self.seeds.zeroize();
+        self.ctrl.zeroize();
+    }
+}
+
+/// Evaluates one aggregator's key at every candidate of `tree` (draft section 8.3.4, the
+/// shared-tree form of `eval`), writing the value shares to `out`. A resumed tree starts from
+/// `nodes` (kept by an earlier call); `nodes`, when given, then receives this call's final
+/// nodes (its buffers are reused).
+#[allow(clippy::too_many_arguments)]
+pub fn eval_tree(
+    agg_id: u8,
+    public_share: &IdpfPublicShare,
+    key: &[u8; 16],
+    keys: &NodeKeys,
+    tree: &PrefixTree,
+    mut nodes: Option<&mut NodeCache>,
+    scratch: &mut EvalScratch,
+    out: TreeOutput<'_>,
+) -> Result<(), VdafError> {
+    let bits = public_share.bits();
+    if tree.level >= bits {
+        return Err(VdafError::InvalidAggParam("level must be below bits"));
+    }
+    scratch.seeds.clear();
+    scratch.ctrl.clear();
+    match (&tree.resume_from, nodes.as_deref()) {
+        (None, _) => {
+            scratch.seeds.push(u128::from_le_bytes(*key));
+            scratch.ctrl.push(agg_id & 1);
+        }
+        (Some(from), Some(cache)) => {
+            for &i in from {
+                let i = i as usize;
+                let (Some(s), Some(t)) = (cache.seeds.get(i), cache.ctrl.get(i)) else {
+                    return Err(VdafError::StateMismatch(
+                        "cached nodes do not match the tree",
+                    ));
+                };
+                scratch.seeds.push(*s);
+                scratch.ctrl.push(*t);
+            }
+        }
+        (Some(_), None) => {
+            return Err(VdafError::StateMismatch(
+                "resumed tree without cached nodes",
+            ));
+        }
+    }
+
+    for (k, depth) in tree.depths.iter().enumerate() {
+        // Expand every node of the previous depth, then convert the needed children.
+        let d = tree.start + k;
+        if d == bits - 1 {
+            leaf_depth(&public_share.leaf, keys, depth, scratch);
+        } else {
+            inner_depth(
+                &public_share.inner[d],
+                keys,
+                depth,
+                d == tree.level,
+                scratch,
+            );
+        }
+        std::mem::swap(&mut scratch.seeds, &mut scratch.next_seeds);
+        std::mem::swap(&mut scratch.ctrl, &mut scratch.next_ctrl);
+    }
+
+    // Keep the final nodes for a deeper walk, then produce the values.
+    if let Some(keep) = nodes.as_deref_mut() {
+        keep.seeds.clone_from(&scratch.seeds);
+        keep.ctrl.clone_from(&scratch.ctrl);
+    }
+    match out {
+        TreeOutput::Inner(out) => finish_inner(agg_id, public_share, key, keys, tree, scratch, out),
+        TreeOutput::Leaf(out) => finish_leaf(agg_id, public_share, keys, scratch, out),
+    }
+    scratch.wipe();
+    Ok(())
+}
+
+/// One inner depth: extend the parents (2 blocks each), correct, select, convert the children
+/// (1 block each for the next seed; the target depth also computes the value block).
+fn inner_depth(
+    cw: &CorrectionWord<Field64>,
+    keys: &NodeKeys,
+    depth: &Depth,
+    is_target: bool,
+    scratch: &mut EvalScratch,
+) {
+    // Extend: entries 2i, 2i + 1 are parent i's two children (stream blocks 0 and 1).
+    scratch.xs.clear();
+    for &seed in &scratch.seeds {
+        scratch.xs.push(seed);
+        scratch.xs.push(seed ^ 1);
+    }
+    keys.extend.hash_u128s(&mut scratch.xs, &mut scratch.blocks);
+
+    // Correct each needed child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s & t_parent).
+    let cw_seed = u128::from_le_bytes(cw.seed);
+    let per_child = if is_target { 2 } else { 1 };
+    scratch.next_ctrl.clear();
+    scratch.conv.clear();
+    for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
+        let t_parent = scratch.ctrl[p as usize];
+        let child = scratch.xs[2 * p as usize + bit as usize];
+        scratch
+            .next_ctrl
+            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
+        let seed = (child & !1) ^ (cw_seed & mask128(t_parent));
+        scratch.conv.push(seed);
+        if is_target {
+            scratch.conv.push(seed ^ 1);
+        }
+    }
+
+    // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
+    keys.convert
+        .hash_u128s(&mut scratch.conv, &mut scratch.blocks);
+    scratch.next_seeds.clear();
+    scratch
+        .next_seeds
+        .extend(scratch.conv.iter().step_by(per_child));
+    if is_target {
+        scratch.values.clear();
+        scratch
+            .values
+            .extend(scratch.conv.iter().skip(1).step_by(2));
+    }
+}
+
+/// The leaf depth: XofTurboShake128 per parent (extend); children are converted in
+/// [`finish_leaf`].
+fn leaf_depth(
+    cw: &CorrectionWord<Field255>,
+    keys: &NodeKeys,
+    depth: &Depth,
+    scratch: &mut EvalScratch,
+) {
+    scratch.xs.clear();
+    for seed in &scratch.seeds {
+        let [a, b] = keys.leaf_extend(&seed.to_le_bytes());
+        scratch.xs.push(u128::from_le_bytes(a));
+        scratch.xs.push(u128::from_le_bytes(b));
+    }
+    let cw_seed = u128::from_le_bytes(cw.seed);
+    scratch.next_ctrl.clear();
+    scratch.next_seeds.clear();
+    for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
+        let t_parent = scratch.ctrl[p as usize];
+        let child = scratch.xs[2 * p as usize + bit as usize];
+        scratch
+            .next_ctrl
+            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
+        // The corrected (pre-convert) seed is kept; finish_leaf converts it.
+        scratch
+            .next_seeds
+            .push((child & !1) ^ (cw_seed & mask128(t_parent)));
+    }
+}
+
+/// Turns the target depth's value blocks into `Field64` value shares.
+fn finish_inner(
+    agg_id: u8,
+    public_share: &IdpfPublicShare,
+    key: &[u8; 16],
+    keys: &NodeKeys,
+    tree: &PrefixTree,
+    scratch: &mut EvalScratch,
+    out: &mut [[Field64; 2]],
+) {
+    let cw = &public_share.inner[tree.level];
+    let negate = Choice::from(agg_id & 1);
+    for (i, o) in out.iter_mut().enumerate() {
+        let block = scratch.values[i].to_le_bytes();
+        *o = match (
+            Field64::from_random(&block[..8]),
+            Field64::from_random(&block[8..]),
+        ) {
+            (Some(a), Some(b)) => node_output(&[a, b], &cw.value, scratch.ctrl[i], negate),
+            _ => vartime_slow_inner_output(agg_id, public_share, key, keys, tree, i),
+        };
+    }
+}
+
+/// Converts the leaf children and turns them into `Field255` value shares.
+fn finish_leaf(
+    agg_id: u8,
+    public_share: &IdpfPublicShare,
+    keys: &NodeKeys,
+    scratch: &mut EvalScratch,
+    out: &mut [[Field255; 2]],
+) {
+    let cw = &public_share.leaf;
+    let negate = Choice::from(agg_id & 1);
+    for (i, o) in out.iter_mut().enumerate() {
+        let (_, w) = keys.leaf_convert(&scratch.seeds[i].to_le_bytes());
+        *o = node_output(&w, &cw.value, scratch.ctrl[i], negate);
+    }
+}
+
+/// `y = w + t * cw_value`, negated for the helper.
+#[inline(always)]
+fn node_output<F: FieldElement>(w: &[F; 2], cw: &[F; 2], t: u8, negate: Choice) -> [F; 2] {
+    let take = Choice::from(t & 1);
+    let mut y = [F::ZERO; 2];
+    for j in 0..2 {
+        let v = w[j] + F::conditional_select(&F::ZERO, &cw[j], take);
+        y[j] = F::conditional_select(&v, &-v, negate);
+    }
+    y
+}
+
+/// Recomputes one candidate's output with full rejection sampling by walking its path from
+/// the root ([`eval_path`]). Reached only when a value block holds a non-canonical `Field64`
+/// (probability about 2^-31 per node): the draft's rejection sampling is variable-length in
+/// the same way.
+fn vartime_slow_inner_output(
+    agg_id: u8,
+    public_share: &IdpfPublicShare,
+    key: &[u8; 16],
+    keys: &NodeKeys,
+    tree: &PrefixTree,
+    candidate: usize,
+) -> [Field64; 2] {
+    let prefix = tree.prefixes[candidate];
+    match eval_path(agg_id, public_share, key, keys, tree.level, prefix) {
+        PathValue::Inner(y) => y,
+        // tree.level < bits - 1 here, so eval_path returns an inner value.
+        PathValue::Leaf(_) => [Field64::ZERO; 2],
+    }
+}
+
+/// Evaluates one key at one prefix by walking its path (the draft's `eval` for a single
+/// prefix, no sharing): the reference against which [`eval_tree`] is tested.
+pub fn eval_path(
+    agg_id: u8,
+    public_share: &IdpfPublicShare,
+    key: &[u8; 16],
+    keys: &NodeKeys,
+    level: usize,
+    prefix: u64,
+) -> PathValue {
+    let bits = public_share.bits();
+    let mut seed = *key;
+    let mut t = agg_id & 1;
+    let negate = Choice::from(agg_id & 1);
+    for d in 0..=level {
+        let bit = ((prefix >> (level - d)) & 1) as usize;
+        let is_leaf = d == bits - 1;
+        let (cw_seed, cw_ctrl) = if is_leaf {
+            (&public_share.leaf.seed, public_share.leaf.ctrl)
+        } else {
+            (&public_share.inner[d].seed, public_share.inner[d].ctrl)
+        };
+        let mut s = if is_leaf {
+            keys.leaf_extend(&seed)
+        } else {
+            keys.inner_extend(&seed)
+        };
+        let tt = split_ctrl(&mut s);
+        let mut child = s[bit];
+        xor_masked(&mut child, cw_seed, t);
+        t = tt[bit] ^ (cw_ctrl[bit] & t);
+        s.zeroize();
+        if is_leaf {
+            let (_, w) = keys.leaf_convert(&child);
+            return PathValue::Leaf(node_output(&w, &public_share.leaf.value, t, negate));
+        }
+        let (next, w) = keys.inner_convert(&child);
+        if d == level {
+            return PathValue::Inner(node_output(&w, &public_share.inner[d].value, t, negate));
+        }
+        seed = next;
+    }
+    // The loop returns at d == level (level < bits is checked by the callers).
+    PathValue::Inner([Field64::ZERO; 2])
+}
+
+/// A single-prefix evaluation result.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PathValue {
+    /// Inner level value share.
+    Inner([Field64; 2]),
+    /// Leaf level value share.
+    Leaf([Field255; 2]),
+}
