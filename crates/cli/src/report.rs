@@ -5,7 +5,7 @@
 //! it lands.
 
 use anyhow::{Result, anyhow};
-use rand::{CryptoRng, Rng};
+use rand::CryptoRng;
 
 use hotspot_core::envelope::{self, ReportId, Role, input_share_info, report_aad};
 use hotspot_core::task::TaskConfig;
@@ -18,7 +18,7 @@ pub fn make_report(
     poplar: &Poplar1,
     venue: u64,
     window: u64,
-    rng: &mut (impl CryptoRng + Rng),
+    rng: &mut impl CryptoRng,
 ) -> Result<v1::Report> {
     let mut id = [0u8; 16];
     rng.fill_bytes(&mut id);

@@ -315,10 +315,10 @@ impl CollectorService {
                         window: info.batch.map(|b| b.window).unwrap_or_default(),
                     };
                     let store = Arc::clone(&self.node.store);
-                    if matches!(blocking(move || store.searched(batch)).await, Ok(false)) {
-                        if let Err(e) = self.search(batch).await {
-                            tracing::warn!(error = %e.message(), "background search failed; will retry");
-                        }
+                    if matches!(blocking(move || store.searched(batch)).await, Ok(false))
+                        && let Err(e) = self.search(batch).await
+                    {
+                        tracing::warn!(error = %e.message(), "background search failed; will retry");
                     }
                 }
             }

@@ -288,7 +288,7 @@ async fn run_job(
     // Round 2: the helper's message gives the verdicts.
     let helper_msg = HelperMessage::decode(&task.poplar, param, &reply.helper_message)
         .map_err(|e| Status::internal(format!("helper message: {e}")))?;
-    let poplar = task.poplar.clone();
+    let poplar = task.poplar;
     let (outcome, verdicts) = blocking(move || {
         poplar
             .leader_finish(state, &helper_msg)

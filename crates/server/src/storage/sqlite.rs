@@ -123,7 +123,7 @@ fn current_version(conn: &Connection) -> Result<i64, StoreError> {
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let found = current_version(conn)?;
-    if found > SCHEMA_VERSION || found < 0 {
+    if !(0..=SCHEMA_VERSION).contains(&found) {
         return Err(StoreError::SchemaVersion {
             found,
             known: SCHEMA_VERSION,
