@@ -1,11 +1,20 @@
-//! The `hotspot` command line: `demo`, `serve`, `venue`, `visitor`, `collect`, `bench`.
+//! The `hotspot` command line: `demo`, `serve`, `bench upload` (and, from other issues,
+//! `venue`, `visitor`, `collect`, `bench accuracy`).
 //!
 //! The binary in `main.rs` is a one-line shim over [`main`], so that the end-to-end tests can
 //! build the very same program as a binary of their own package and start it as a process.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+pub mod bench;
+pub mod city;
+pub mod cluster;
+pub mod demo;
+pub mod report;
+pub mod serve;
 
 pub mod accuracy;
 pub mod venue;
@@ -22,7 +31,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole pipeline on a small synthetic city, on loopback, with no setup.
-    Demo,
+    Demo(demo::DemoArgs),
+    /// Run one server role.
+    Serve(ServeArgs),
     /// Venues: register in the registry, render QR posters.
     Venue(venue::VenueArgs),
     /// The visitor client: scan posters, keep the diary, report, check exposure.
@@ -32,8 +43,21 @@ enum Command {
     Bench(BenchCommand),
 }
 
+/// `hotspot serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The role; must match the config file's `role`.
+    #[arg(long, value_parser = ["leader", "helper", "collector"])]
+    pub role: String,
+    /// The TOML config file.
+    #[arg(long)]
+    pub config: PathBuf,
+}
+
 #[derive(Debug, Subcommand)]
 enum BenchCommand {
+    /// Drive real uploads into a leader on loopback.
+    Upload(bench::UploadArgs),
     /// Precision and recall of the real search with noise on, over the synthetic city.
     Accuracy(accuracy::AccuracyArgs),
 }
@@ -52,10 +76,9 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo => {
-            println!("demo: the pipeline is being built; nothing to run yet");
-            Ok(())
-        }
+        Command::Demo(args) => demo::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Bench(BenchCommand::Upload(args)) => bench::run_upload(args),
         Command::Venue(args) => venue::run(args),
         Command::Visitor(args) => visitor::run(args),
         Command::Bench(BenchCommand::Accuracy(args)) => accuracy::run(args),

@@ -1,0 +1,196 @@
+//! A three-role deployment on loopback, for the demo, the load benchmark and the end-to-end
+//! tests: writes fresh keys, one task, one config per role into a folder, and starts each
+//! role as a real process of the `hotspot` binary (`serve --role R --config F`).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use rand::Rng;
+
+use hotspot_core::envelope::HpkeKeypair;
+use hotspot_core::task::{SearchMode, TaskConfig, TaskId, TaskKind, encode_hex};
+
+/// What a cluster is set up with.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// Window length in seconds.
+    pub window_seconds: u64,
+    /// Grace period in seconds.
+    pub grace_seconds: u64,
+    /// Search threshold.
+    pub threshold: u64,
+    /// Search mode.
+    pub search_mode: SearchMode,
+    /// Venue-code width.
+    pub bits: u32,
+    /// Registered venue codes (registry mode).
+    pub registry: Vec<u64>,
+    /// Reports per aggregation job.
+    pub job_size: usize,
+    /// Collector's background poll (0: only on request).
+    pub search_poll_seconds: u64,
+}
+
+/// The roles.
+pub const ROLES: [&str; 3] = ["leader", "helper", "collector"];
+
+/// A prepared folder: configs, keys, ports.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The task.
+    pub task: TaskConfig,
+    /// gRPC ports of leader, helper, collector.
+    pub ports: [u16; 3],
+    /// Admin ports of leader, helper, collector.
+    pub admin_ports: [u16; 3],
+    /// The binary to start.
+    pub exe: PathBuf,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Cluster {
+    /// Writes keys, the task (window 0 starts now) and the three configs into `dir`.
+    pub fn prepare(dir: &Path, exe: &Path, spec: &ClusterSpec) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut rng = rand::rng();
+        let keys: Vec<HpkeKeypair> = (1..=3)
+            .map(|id| HpkeKeypair::generate(id, &mut rng))
+            .collect();
+        let mut task_id = [0u8; 32];
+        rng.fill_bytes(&mut task_id);
+        let task = TaskConfig {
+            id: TaskId(task_id),
+            kind: TaskKind::Crowding,
+            bits: spec.bits,
+            start_unix: hotspot_server::now_unix(),
+            window_seconds: spec.window_seconds,
+            grace_seconds: spec.grace_seconds,
+            min_batch_size: 1,
+            threshold: spec.threshold,
+            search_mode: spec.search_mode,
+            presentations_per_window: 1,
+            leader_keys: vec![keys[0].public()],
+            helper_keys: vec![keys[1].public()],
+            collector_key: keys[2].public(),
+        };
+        std::fs::write(dir.join("task.toml"), task.to_toml())?;
+        let mut verify = [0u8; 32];
+        rng.fill_bytes(&mut verify);
+        write_secret(&dir.join("verify.key"), &encode_hex(&verify))?;
+        let registry: String = spec.registry.iter().map(|c| format!("{c}\n")).collect();
+        std::fs::write(dir.join("registry.txt"), registry)?;
+        let ports = [free_port()?, free_port()?, free_port()?];
+        let admin_ports = [free_port()?, free_port()?, free_port()?];
+        for (i, role) in ROLES.iter().enumerate() {
+            write_secret(
+                &dir.join(format!("{role}.hpke")),
+                &encode_hex(keys[i].secret_bytes().as_ref()),
+            )?;
+            let mut text = format!(
+                "role = \"{role}\"\nlisten = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\n\
+                 database = \"{role}.sqlite\"\ntasks = [\"task.toml\"]\n\
+                 hpke_key_files = [{{ key_id = {}, path = \"{role}.hpke\" }}]\njob_size = {}\n",
+                ports[i],
+                admin_ports[i],
+                i + 1,
+                spec.job_size
+            );
+            match *role {
+                "leader" => {
+                    text += &format!(
+                        "helper_url = \"http://127.0.0.1:{}\"\nverify_key_file = \"verify.key\"\n",
+                        ports[1]
+                    )
+                }
+                "helper" => text += "verify_key_file = \"verify.key\"\n",
+                _ => {
+                    text += &format!(
+                        "leader_url = \"http://127.0.0.1:{}\"\nregistry_file = \"registry.txt\"\nsearch_poll_seconds = {}\n",
+                        ports[0], spec.search_poll_seconds
+                    )
+                }
+            }
+            std::fs::write(dir.join(format!("{role}.toml")), text)?;
+        }
+        Ok(Cluster {
+            dir: dir.to_path_buf(),
+            task,
+            ports,
+            admin_ports,
+            exe: exe.to_path_buf(),
+        })
+    }
+
+    /// Starts `role` as a process (logs to `<role>.log`) and waits until its port answers.
+    pub fn start(&self, role: &str) -> Result<Child> {
+        let i = ROLES
+            .iter()
+            .position(|r| *r == role)
+            .context("unknown role")?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(format!("{role}.log")))?;
+        let child = Command::new(&self.exe)
+            .args(["serve", "--role", role, "--config"])
+            .arg(self.dir.join(format!("{role}.toml")))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", self.exe.display()))?;
+        wait_port(self.ports[i])?;
+        Ok(child)
+    }
+
+    /// `http://127.0.0.1:<port>` of `role`.
+    pub fn url(&self, role: &str) -> String {
+        let i = ROLES.iter().position(|r| *r == role).unwrap_or(0);
+        format!("http://127.0.0.1:{}", self.ports[i])
+    }
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Waits up to 20 s for a TCP listener on `port`.
+pub fn wait_port(port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nothing listens on port {port} after 20 s")
+}
+
+/// Sends SIGTERM (graceful) and waits; SIGKILL after 10 s.
+pub fn stop(mut child: Child) {
+    let pid = child.id().to_string();
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,59 @@
+//! The admin HTTP port: `/healthz` (the process answers), `/readyz` (its database answers) and
+//! `/metrics` (Prometheus text). Metric labels are fixed words (outcome, status code, role):
+//! never venue codes, report ids, tokens or addresses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::node::Node;
+
+/// Installs the process-wide Prometheus recorder (once per process).
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    PrometheusBuilder::new().install_recorder().ok()
+}
+
+#[derive(Clone)]
+struct AdminState {
+    node: Arc<Node>,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Serves the admin endpoints on `addr` until `shutdown` resolves.
+pub async fn serve_admin(
+    addr: SocketAddr,
+    node: Arc<Node>,
+    metrics: Option<PrometheusHandle>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(render))
+        .with_state(AdminState { node, metrics });
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn ready(State(s): State<AdminState>) -> (StatusCode, &'static str) {
+    let store = Arc::clone(&s.node.store);
+    let ok = tokio::task::spawn_blocking(move || store.alerts_after(0, 0).is_ok())
+        .await
+        .unwrap_or(false);
+    if ok {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+    }
+}
+
+async fn render(State(s): State<AdminState>) -> String {
+    s.metrics.map(|m| m.render()).unwrap_or_default()
+}

@@ -1,0 +1,485 @@
+//! Server configuration: a TOML file, `HOTSPOT_`-prefixed environment overrides, and secrets
+//! (HPKE private keys, the Poplar1 verification key) read only from the environment or from
+//! files, never from the TOML itself and never printed.
+//!
+//! ```toml
+//! role = "leader"                      # leader | helper | collector
+//! listen = "127.0.0.1:7001"            # gRPC
+//! admin_listen = "127.0.0.1:9001"      # /healthz /readyz /metrics
+//! database = "leader.sqlite"
+//! tasks = ["task.toml"]                # relative to this file
+//! helper_url = "http://127.0.0.1:7002" # leader only
+//! leader_url = "http://127.0.0.1:7001" # collector only
+//! hpke_key_files = [{ key_id = 1, path = "leader.hpke" }]   # 64 hex digits each
+//! verify_key_file = "verify.key"       # leader and helper: 64 hex digits
+//! registry_file = "registry.txt"       # collector, registry mode: one venue code per line
+//! job_size = 1000
+//! [tls]                                # optional mTLS between leader and helper
+//! cert = "node.pem"
+//! key = "node.key"
+//! ca = "ca.pem"
+//! ```
+//!
+//! Overrides: `HOTSPOT_LISTEN`, `HOTSPOT_ADMIN_LISTEN`, `HOTSPOT_DATABASE`,
+//! `HOTSPOT_HELPER_URL`, `HOTSPOT_LEADER_URL`, `HOTSPOT_JOB_SIZE`. Secrets:
+//! `HOTSPOT_HPKE_KEY` (`<key_id>:<64 hex digits>`, replaces the key files) and
+//! `HOTSPOT_VERIFY_KEY` (64 hex digits, replaces the verify key file).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use hotspot_core::envelope::{HpkeKeypair, HpkeKeyring};
+use hotspot_core::task::{TaskConfig, TaskId, decode_hex};
+
+/// Errors loading a configuration. Each names the field or variable at fault; none carries a
+/// secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse.
+    #[error("{path}: {message}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A field or variable has an invalid value.
+    #[error("`{field}`: {reason}")]
+    Field {
+        /// The field or environment variable.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A task file is invalid.
+    #[error("task file {path}: {source}")]
+    Task {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: hotspot_core::task::TaskError,
+    },
+}
+
+fn field(field: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Which role a server plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerRole {
+    /// Takes uploads, drives aggregation.
+    Leader,
+    /// The second aggregator.
+    Helper,
+    /// The health authority: drives the search, stores and serves alerts.
+    Collector,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigToml {
+    role: ServerRole,
+    listen: String,
+    admin_listen: Option<String>,
+    database: PathBuf,
+    tasks: Vec<PathBuf>,
+    helper_url: Option<String>,
+    leader_url: Option<String>,
+    #[serde(default)]
+    hpke_key_files: Vec<KeyFile>,
+    verify_key_file: Option<PathBuf>,
+    registry_file: Option<PathBuf>,
+    job_size: Option<usize>,
+    search_poll_seconds: Option<u64>,
+    tls: Option<TlsToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    key_id: u32,
+    path: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsToml {
+    cert: PathBuf,
+    key: PathBuf,
+    ca: PathBuf,
+}
+
+/// PEM material for mTLS between leader and helper.
+#[derive(Clone)]
+pub struct TlsFiles {
+    /// This node's certificate chain (PEM).
+    pub cert: Vec<u8>,
+    /// This node's private key (PEM). Secret.
+    pub key: Zeroizing<Vec<u8>>,
+    /// The CA that signs the peer's certificate (PEM).
+    pub ca: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsFiles(<redacted key>)")
+    }
+}
+
+/// A loaded, checked configuration.
+#[derive(Debug)]
+pub struct ServerConfig {
+    /// The role.
+    pub role: ServerRole,
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Admin HTTP listen address, if any.
+    pub admin_listen: Option<SocketAddr>,
+    /// SQLite file.
+    pub database: PathBuf,
+    /// Tasks by id.
+    pub tasks: HashMap<TaskId, TaskConfig>,
+    /// The helper's URL (leader).
+    pub helper_url: Option<String>,
+    /// The leader's URL (collector).
+    pub leader_url: Option<String>,
+    /// This server's HPKE keys (redacted in `Debug`).
+    pub keyring: HpkeKeyring,
+    /// The Poplar1 verification key shared by leader and helper.
+    pub verify_key: Option<VerifyKey>,
+    /// Registered venue codes (collector, registry mode).
+    pub registry: Vec<u64>,
+    /// Reports per aggregation job.
+    pub job_size: usize,
+    /// How often the collector looks for sealed batches, in seconds (0: never).
+    pub search_poll_seconds: u64,
+    /// mTLS material, when configured.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The 32-byte Poplar1 verification key. Zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct VerifyKey(pub Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyKey(<redacted>)")
+    }
+}
+
+/// Where environment variables come from (a seam for tests).
+pub trait Env {
+    /// The variable's value, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl ServerConfig {
+    /// Loads `path`, applies the `HOTSPOT_` overrides of `env` and reads the secrets.
+    pub fn load(path: &Path, env: &dyn Env) -> Result<Self, ConfigError> {
+        let text = read(path)?;
+        let raw: ConfigToml = toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        build(raw, base, env)
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, ConfigError> {
+    let over = |name: &str, value: Option<String>| env.var(name).or(value);
+    let listen = parse_addr(
+        "listen",
+        &over("HOTSPOT_LISTEN", Some(raw.listen)).unwrap_or_default(),
+    )?;
+    let admin_listen = over("HOTSPOT_ADMIN_LISTEN", raw.admin_listen)
+        .map(|a| parse_addr("admin_listen", &a))
+        .transpose()?;
+    let database = env
+        .var("HOTSPOT_DATABASE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| base.join(raw.database));
+    let job_size = match env.var("HOTSPOT_JOB_SIZE") {
+        Some(v) => v
+            .parse()
+            .map_err(|_| field("HOTSPOT_JOB_SIZE", "not a number"))?,
+        None => raw.job_size.unwrap_or(2_000),
+    };
+    if job_size == 0 {
+        return Err(field("job_size", "must be positive"));
+    }
+
+    // Tasks.
+    let mut tasks = HashMap::new();
+    for file in &raw.tasks {
+        let path = base.join(file);
+        let task = TaskConfig::from_toml(&read(&path)?).map_err(|source| ConfigError::Task {
+            path: path.clone(),
+            source,
+        })?;
+        tasks.insert(task.id, task);
+    }
+    if tasks.is_empty() {
+        return Err(field("tasks", "at least one task file is needed"));
+    }
+
+    // Secrets.
+    let keyring = load_keyring(&raw.hpke_key_files, base, env)?;
+    let verify_key = match env.var("HOTSPOT_VERIFY_KEY") {
+        Some(hex) => Some(parse_secret32("HOTSPOT_VERIFY_KEY", &hex)?),
+        None => raw
+            .verify_key_file
+            .map(|p| parse_secret32("verify_key_file", &read(&base.join(p))?))
+            .transpose()?,
+    }
+    .map(VerifyKey);
+    let registry = match raw.registry_file {
+        Some(p) => parse_registry(&read(&base.join(p))?)?,
+        None => Vec::new(),
+    };
+    let tls = raw.tls.map(|t| load_tls(&t, base)).transpose()?;
+
+    let config = ServerConfig {
+        role: raw.role,
+        listen,
+        admin_listen,
+        database,
+        tasks,
+        helper_url: over("HOTSPOT_HELPER_URL", raw.helper_url),
+        leader_url: over("HOTSPOT_LEADER_URL", raw.leader_url),
+        keyring,
+        verify_key,
+        registry,
+        job_size,
+        search_poll_seconds: raw.search_poll_seconds.unwrap_or(5),
+        tls,
+    };
+    check_role(&config)?;
+    Ok(config)
+}
+
+fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
+    if c.keyring.public_keys().is_empty() {
+        return Err(field(
+            "hpke_key_files",
+            "this role needs its HPKE private key",
+        ));
+    }
+    match c.role {
+        ServerRole::Leader if c.helper_url.is_none() => {
+            Err(field("helper_url", "the leader needs it"))
+        }
+        ServerRole::Collector if c.leader_url.is_none() => {
+            Err(field("leader_url", "the collector needs it"))
+        }
+        ServerRole::Leader | ServerRole::Helper if c.verify_key.is_none() => Err(field(
+            "verify_key_file",
+            "aggregators need the Poplar1 verification key (or HOTSPOT_VERIFY_KEY)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn parse_addr(name: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+    text.parse().map_err(|_| {
+        field(
+            name,
+            format!("`{text}` is not an address like 127.0.0.1:7001"),
+        )
+    })
+}
+
+fn parse_secret32(name: &str, text: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    let bytes = Zeroizing::new(decode_hex(text.trim()).unwrap_or_default());
+    let mut out = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return Err(field(name, "expected 64 hex digits"));
+    }
+    out.copy_from_slice(&bytes);
+    Ok(out)
+}
+
+fn load_keyring(files: &[KeyFile], base: &Path, env: &dyn Env) -> Result<HpkeKeyring, ConfigError> {
+    if let Some(value) = env.var("HOTSPOT_HPKE_KEY") {
+        let (id, hex) = value
+            .split_once(':')
+            .ok_or_else(|| field("HOTSPOT_HPKE_KEY", "expected <key_id>:<64 hex digits>"))?;
+        let id = id
+            .parse()
+            .map_err(|_| field("HOTSPOT_HPKE_KEY", "key id is not a number"))?;
+        return Ok(HpkeKeyring::new(vec![keypair(
+            "HOTSPOT_HPKE_KEY",
+            id,
+            hex,
+        )?]));
+    }
+    let mut keys = Vec::new();
+    for f in files {
+        keys.push(keypair(
+            "hpke_key_files",
+            f.key_id,
+            &read(&base.join(&f.path))?,
+        )?);
+    }
+    Ok(HpkeKeyring::new(keys))
+}
+
+fn keypair(name: &str, key_id: u32, hex: &str) -> Result<HpkeKeypair, ConfigError> {
+    let secret = parse_secret32(name, hex)?;
+    HpkeKeypair::from_secret_bytes(key_id, secret.as_ref())
+        .map_err(|_| field(name, "not an X25519 private key"))
+}
+
+fn parse_registry(text: &str) -> Result<Vec<u64>, ConfigError> {
+    let mut codes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let code = line.split_whitespace().next().unwrap_or("");
+        codes
+            .push(code.parse().map_err(|_| {
+                field("registry_file", format!("line {}: not a venue code", n + 1))
+            })?);
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    Ok(codes)
+}
+
+fn load_tls(t: &TlsToml, base: &Path) -> Result<TlsFiles, ConfigError> {
+    let bytes = |p: &Path| {
+        std::fs::read(base.join(p)).map_err(|source| ConfigError::Read {
+            path: base.join(p),
+            source,
+        })
+    };
+    Ok(TlsFiles {
+        cert: bytes(&t.cert)?,
+        key: Zeroizing::new(bytes(&t.key)?),
+        ca: bytes(&t.ca)?,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    struct MapEnv(HashMap<&'static str, String>);
+
+    impl Env for MapEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.get(name).cloned()
+        }
+    }
+
+    fn write_setup(dir: &Path) -> PathBuf {
+        let key = |id| hotspot_core::envelope::HpkePublicKey {
+            key_id: id,
+            public_key: [9; 32],
+        };
+        let task = TaskConfig {
+            id: TaskId([1; 32]),
+            kind: hotspot_core::task::TaskKind::Crowding,
+            bits: 32,
+            start_unix: 0,
+            window_seconds: 60,
+            grace_seconds: 5,
+            min_batch_size: 1,
+            threshold: 2,
+            search_mode: hotspot_core::task::SearchMode::Registry,
+            presentations_per_window: 1,
+            leader_keys: vec![key(1)],
+            helper_keys: vec![key(2)],
+            collector_key: key(3),
+        };
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("task.toml"), task.to_toml()).unwrap();
+        std::fs::write(dir.join("k.hpke"), "11".repeat(32)).unwrap();
+        std::fs::write(dir.join("v.key"), "22".repeat(32)).unwrap();
+        let path = dir.join("leader.toml");
+        std::fs::write(
+            &path,
+            "role = \"leader\"\nlisten = \"127.0.0.1:7001\"\ndatabase = \"l.sqlite\"\n\
+             tasks = [\"task.toml\"]\nhelper_url = \"http://127.0.0.1:7002\"\n\
+             hpke_key_files = [{ key_id = 1, path = \"k.hpke\" }]\nverify_key_file = \"v.key\"\n",
+        )
+        .unwrap();
+        path
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("hotspot-config-{}-{name}", std::process::id()))
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let path = write_setup(&dir("env"));
+        let env = MapEnv(HashMap::from([(
+            "HOTSPOT_LISTEN",
+            "127.0.0.1:9999".to_string(),
+        )]));
+        let config = ServerConfig::load(&path, &env).unwrap();
+        assert_eq!(config.listen.port(), 9999);
+        assert_eq!(config.tasks.len(), 1);
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let path = write_setup(&dir("debug"));
+        let config = ServerConfig::load(&path, &MapEnv(HashMap::new())).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("17, 17"), "{shown}");
+        assert!(!shown.contains("34, 34"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn bad_secret_names_the_variable_not_the_value() {
+        let path = write_setup(&dir("bad"));
+        let env = MapEnv(HashMap::from([(
+            "HOTSPOT_VERIFY_KEY",
+            "zz-secret".to_string(),
+        )]));
+        let err = ServerConfig::load(&path, &env).unwrap_err().to_string();
+        assert!(err.contains("HOTSPOT_VERIFY_KEY"), "{err}");
+        assert!(!err.contains("zz-secret"), "{err}");
+    }
+}

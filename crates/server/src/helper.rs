@@ -1,0 +1,324 @@
+//! The helper's side of aggregation (DESIGN.md section 3, step 6): it opens and verifies its
+//! own input shares and keeps its own books, so a leader that deviates cannot make it count a
+//! report twice at a level or bring back a report rejected before.
+//!
+//! Jobs are keyed by (batch, level, job number) and idempotent:
+//! - `InitJob` for a finished job with the same request digest returns the stored helper
+//!   message (the leader crashed after the helper finished); a different body under the same
+//!   key is refused with `ALREADY_EXISTS`;
+//! - `ContinueJob` for a finished job answers from the record; for a job whose state this
+//!   process no longer holds (it restarted between the two messages) it answers `ABORTED`, and
+//!   the leader runs the job again from `InitJob`;
+//! - a report already aggregated at this level by another job, or rejected at a lower level,
+//!   is excluded (passed to the engine as undecodable, with the precise reason returned).
+//!
+//! Known gap: the state between `InitJob` and `ContinueJob` lives in memory only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use hotspot_core::envelope::{HpkeCiphertext, ReportId, Role, input_share_info, report_aad};
+use hotspot_proto::v1;
+use hotspot_vdaf::{AggregationParam, BatchState, ReportShare, Round1Shares, Verdict, Verdicts};
+
+use crate::leader::{bind_param, decode_param, seal_aggregate, sum_shares};
+use crate::node::{Node, TaskCtx};
+use crate::storage::{FinishedJob, JobKey, ReportVerdict};
+use crate::{batch_key, blocking, job_key};
+
+/// A job between its two messages.
+struct Pending {
+    digest: Vec<u8>,
+    helper_message: Vec<u8>,
+    state: BatchState,
+    ids: Vec<ReportId>,
+    reasons: Vec<i32>,
+}
+
+/// The `Aggregation` gRPC service (leader → helper).
+#[derive(Clone)]
+pub struct AggregationService {
+    node: Arc<Node>,
+    pending: Arc<Mutex<HashMap<JobKey, Pending>>>,
+}
+
+impl std::fmt::Debug for AggregationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AggregationService")
+    }
+}
+
+impl AggregationService {
+    /// The service over `node`.
+    pub fn new(node: Arc<Node>) -> Self {
+        AggregationService {
+            node,
+            pending: Arc::default(),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<JobKey, Pending>> {
+        // The map holds no invariant a panic could break mid-update.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[tonic::async_trait]
+impl v1::aggregation_server::Aggregation for AggregationService {
+    #[tracing::instrument(name = "init_job", skip_all, fields(job))]
+    async fn init_job(
+        &self,
+        request: Request<v1::InitJobRequest>,
+    ) -> Result<Response<v1::InitJobResponse>, Status> {
+        let req = request.into_inner();
+        let job = job_key(req.job.as_ref())?;
+        tracing::Span::current().record("job", job.job);
+        let task = self
+            .node
+            .task(&job.batch.task)
+            .ok_or_else(|| Status::not_found("job.batch.task_id: unknown task"))?;
+        let param = decode_param(task, job.level, &req.agg_param)?;
+        let digest = Sha256::digest(prost::Message::encode_to_vec(&req)).to_vec();
+
+        // A finished job answers from its record.
+        let store = Arc::clone(&self.node.store);
+        if let Some(done) = blocking(move || store.finished_job(job)).await? {
+            if done.request_digest != digest {
+                return Err(Status::already_exists(
+                    "job: finished with a different request",
+                ));
+            }
+            return Ok(Response::new(v1::InitJobResponse {
+                helper_message: done.helper_message,
+                helper_reasons: Vec::new(),
+            }));
+        }
+        bind_param(
+            &self.node,
+            task,
+            job.batch,
+            job.level,
+            &req.agg_param,
+            &param,
+        )
+        .await?;
+
+        // Initialise and answer round 1.
+        let node = Arc::clone(&self.node);
+        let pending = blocking(move || helper_init(&node, job, &param, req, digest)).await?;
+        let reply = v1::InitJobResponse {
+            helper_message: pending.helper_message.clone(),
+            helper_reasons: pending.reasons.clone(),
+        };
+        self.pending().insert(job, pending);
+        Ok(Response::new(reply))
+    }
+
+    #[tracing::instrument(name = "continue_job", skip_all, fields(job))]
+    async fn continue_job(
+        &self,
+        request: Request<v1::ContinueJobRequest>,
+    ) -> Result<Response<v1::ContinueJobResponse>, Status> {
+        let req = request.into_inner();
+        let job = job_key(req.job.as_ref())?;
+        tracing::Span::current().record("job", job.job);
+        let store = Arc::clone(&self.node.store);
+        if blocking(move || store.finished_job(job)).await?.is_some() {
+            return Ok(Response::new(v1::ContinueJobResponse { accepted: 0 }));
+        }
+        let pending = self
+            .pending()
+            .remove(&job)
+            .ok_or_else(|| Status::aborted("job: no state for it here; restart it from InitJob"))?;
+        let task = self
+            .node
+            .task(&job.batch.task)
+            .ok_or_else(|| Status::not_found("unknown task"))?;
+        let verdicts = Verdicts::decode(&req.verdicts)
+            .map_err(|e| Status::invalid_argument(format!("verdicts: {e}")))?;
+        if verdicts.as_slice().len() != pending.ids.len() {
+            return Err(Status::invalid_argument(
+                "verdicts: count differs from the job's reports",
+            ));
+        }
+
+        // Finish and commit.
+        let poplar = task.poplar;
+        let Pending {
+            digest,
+            helper_message,
+            state,
+            ids,
+            reasons,
+        } = pending;
+        let outcome = blocking(move || {
+            poplar
+                .helper_finish(state, &verdicts)
+                .map_err(|e| Status::invalid_argument(format!("verdicts: {e}")))
+        })
+        .await?;
+        let list = verdicts_with_reasons(&ids, &outcome.verdicts, &reasons);
+        let finished = FinishedJob {
+            request_digest: digest,
+            helper_message,
+            aggregate: outcome.aggregate.encode(),
+        };
+        let store = Arc::clone(&self.node.store);
+        blocking(move || store.commit_job(job, &finished, &list)).await?;
+        metrics::counter!("hotspot_jobs_total", "role" => "helper").increment(1);
+        Ok(Response::new(v1::ContinueJobResponse {
+            accepted: outcome.accepted as u64,
+        }))
+    }
+
+    #[tracing::instrument(name = "aggregate_share", skip_all, fields(level = request.get_ref().level))]
+    async fn aggregate_share(
+        &self,
+        request: Request<v1::AggregateShareRequest>,
+    ) -> Result<Response<v1::AggregateShareResponse>, Status> {
+        let req = request.into_inner();
+        let batch = batch_key(req.batch.as_ref(), "batch")?;
+        let task = self
+            .node
+            .task(&batch.task)
+            .ok_or_else(|| Status::not_found("batch.task_id: unknown task"))?;
+        let param = decode_param(task, req.level, &req.agg_param)?;
+        let store = Arc::clone(&self.node.store);
+        let level = req.level;
+        let aggs = blocking(move || store.level_aggregates(batch, level)).await?;
+        if aggs.accepted != req.report_count || aggs.checksum[..] != req.checksum[..] {
+            return Err(Status::failed_precondition(format!(
+                "report_count: the helper accepted {} reports at this level, the leader {}",
+                aggs.accepted, req.report_count
+            )));
+        }
+        let sum = sum_shares(task, &param, &aggs.shares)?;
+        let sealed = seal_aggregate(task, batch, level, &req.agg_param, Role::Helper, sum)?;
+        Ok(Response::new(v1::AggregateShareResponse {
+            encrypted_share: Some(sealed),
+        }))
+    }
+}
+
+/// Opens the helper's shares, excludes replayed and previously rejected reports, runs
+/// `batch_init` as aggregator 1 and `helper_continue` on the leader's round-1 shares.
+fn helper_init(
+    node: &Node,
+    job: JobKey,
+    param: &AggregationParam,
+    req: v1::InitJobRequest,
+    digest: Vec<u8>,
+) -> Result<Pending, Status> {
+    let task = node
+        .task(&job.batch.task)
+        .ok_or_else(|| Status::not_found("unknown task"))?;
+    let ids = req
+        .reports
+        .iter()
+        .map(|r| {
+            ReportId::from_slice(&r.report_id)
+                .ok_or_else(|| Status::invalid_argument("reports.report_id: must be 16 bytes"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (replayed, gone) = node.store.report_status(job, &ids)?;
+    let mut reasons = vec![0; ids.len()];
+    let opened = open_shares(node, task, job, &req.reports, &mut reasons);
+    for (i, id) in ids.iter().enumerate() {
+        if gone.contains(id) {
+            reasons[i] = v1::RejectReason::PreviouslyRejected as i32;
+        } else if replayed.contains(id) {
+            reasons[i] = v1::RejectReason::Replayed as i32;
+        }
+    }
+    let shares: Vec<ReportShare<'_>> = req
+        .reports
+        .iter()
+        .zip(&ids)
+        .zip(&opened)
+        .zip(&reasons)
+        .map(|(((r, id), s), &why)| ReportShare {
+            nonce: id.0,
+            public_share: &r.public_share,
+            input_share: if why == 0 { s } else { &[] },
+        })
+        .collect();
+    let key = node
+        .verify_key
+        .as_ref()
+        .ok_or_else(|| Status::internal("no verify key"))?;
+    let (mut state, _) = task
+        .poplar
+        .batch_init(&key.0, &job.batch.task.0, 1, param, &shares)
+        .map_err(|e| Status::invalid_argument(format!("reports: {e}")))?;
+    let round1 = Round1Shares::decode(&task.poplar, param, &req.leader_round1)
+        .map_err(|e| Status::invalid_argument(format!("leader_round1: {e}")))?;
+    let msg = task
+        .poplar
+        .helper_continue(&mut state, &round1)
+        .map_err(|e| Status::invalid_argument(format!("leader_round1: {e}")))?;
+    Ok(Pending {
+        digest,
+        helper_message: msg.encode(),
+        state,
+        ids,
+        reasons,
+    })
+}
+
+fn open_shares(
+    node: &Node,
+    _task: &TaskCtx,
+    job: JobKey,
+    reports: &[v1::ReportShare],
+    reasons: &mut [i32],
+) -> Vec<zeroize::Zeroizing<Vec<u8>>> {
+    let info = input_share_info(Role::Helper);
+    reports
+        .iter()
+        .zip(reasons.iter_mut())
+        .map(|(r, reason)| {
+            let opened = r.helper_share.as_ref().and_then(|ct| {
+                let ct = HpkeCiphertext {
+                    key_id: ct.key_id,
+                    enc: ct.enc.clone(),
+                    payload: ct.payload.clone(),
+                };
+                let id = ReportId::from_slice(&r.report_id)?;
+                let aad = report_aad(&job.batch.task, job.batch.window, &id, &r.public_share);
+                node.keyring.open(&ct, &info, &aad).ok()
+            });
+            opened.unwrap_or_else(|| {
+                *reason = v1::RejectReason::HpkeDecrypt as i32;
+                zeroize::Zeroizing::new(Vec::new())
+            })
+        })
+        .collect()
+}
+
+fn verdicts_with_reasons(
+    ids: &[ReportId],
+    verdicts: &[Verdict],
+    own: &[i32],
+) -> Vec<ReportVerdict> {
+    ids.iter()
+        .zip(verdicts)
+        .zip(own)
+        .map(|((id, v), &why)| {
+            let reason = match v {
+                Verdict::Accepted => None,
+                Verdict::Rejected(_) if why != 0 => Some(why),
+                Verdict::Rejected(hotspot_vdaf::RejectReason::VerifyFailed) => {
+                    Some(v1::RejectReason::Verify as i32)
+                }
+                Verdict::Rejected(hotspot_vdaf::RejectReason::LeaderDecode) => {
+                    Some(v1::RejectReason::Peer as i32)
+                }
+                Verdict::Rejected(_) => Some(v1::RejectReason::Decode as i32),
+            };
+            (*id, reason)
+        })
+        .collect()
+}

@@ -1,0 +1,194 @@
+//! Storage: what each role keeps durably, behind one trait so that a PostgreSQL backend can
+//! follow without touching the roles (DESIGN.md section 6).
+//!
+//! The trait is synchronous: the SQLite backend runs on blocking threads (`spawn_blocking`, or
+//! the upload committer's own thread), and a PostgreSQL backend would do the same with a pool.
+//! Every method that changes state does so in one transaction and returns only after the
+//! commit; callers acknowledge nothing before that.
+//!
+//! | table | role | holds |
+//! |---|---|---|
+//! | `reports` | leader | uploaded reports (public share, both sealed input shares, presentation) |
+//! | `level_params` | leader, helper | the aggregation parameter of each (batch, level) |
+//! | `jobs` | leader, helper | finished aggregation jobs: request digest, helper message, aggregate share |
+//! | `report_levels` | leader, helper | which job aggregated a report at a level, and its verdict |
+//! | `rejected` | leader, helper | reports out of their batch for good, with the level and reason |
+//! | `alerts` | collector | the alert log; its rowid is the stream cursor |
+//! | `searches` | collector | finished searches per batch |
+
+pub mod sqlite;
+
+use hotspot_core::envelope::{ReportEnvelope, ReportId};
+use hotspot_core::task::TaskId;
+
+/// Errors of a storage backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database: {0}")]
+    Database(String),
+    /// The database was written by a newer (or unknown) schema version.
+    #[error("database schema version {found} is not supported (this build knows up to {known})")]
+    SchemaVersion {
+        /// Version found in the file.
+        found: i64,
+        /// Highest version this build knows.
+        known: i64,
+    },
+    /// A stored row does not decode (the file was tampered with or corrupted).
+    #[error("corrupt row in `{0}`")]
+    Corrupt(&'static str),
+    /// A job or level was stored before with a different body.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+}
+
+/// The outcome of storing one uploaded report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored now.
+    Stored,
+    /// The same report id was already stored for this task; nothing written.
+    Duplicate,
+}
+
+/// A batch: one task, one window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BatchKey {
+    /// The task.
+    pub task: TaskId,
+    /// The window index.
+    pub window: u64,
+}
+
+/// An aggregation job: batch, level and job number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JobKey {
+    /// The batch.
+    pub batch: BatchKey,
+    /// The tree level.
+    pub level: u32,
+    /// The job number within (batch, level).
+    pub job: u64,
+}
+
+/// One report's verdict in a finished job: `None` when accepted, else the rejection reason
+/// code (the proto's `RejectReason` number).
+pub type ReportVerdict = (ReportId, Option<i32>);
+
+/// A finished job, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedJob {
+    /// Digest of the job's init request (a retry must match it).
+    pub request_digest: Vec<u8>,
+    /// The helper's round message (helper side; empty on the leader).
+    pub helper_message: Vec<u8>,
+    /// This aggregator's encoded aggregate share over the job's accepted reports.
+    pub aggregate: Vec<u8>,
+}
+
+/// The per-level aggregate material of a batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LevelAggregates {
+    /// Encoded aggregate shares, one per finished job.
+    pub shares: Vec<Vec<u8>>,
+    /// Reports accepted at this level.
+    pub accepted: u64,
+    /// XOR of the accepted report ids.
+    pub checksum: [u8; 16],
+}
+
+/// A stored alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertRow {
+    /// Position in the alert log (assigned on insert).
+    pub cursor: u64,
+    /// The batch.
+    pub batch: BatchKey,
+    /// The venue code.
+    pub venue_code: u64,
+    /// The noisy count.
+    pub count: i64,
+    /// The rule that fired.
+    pub rule: String,
+    /// The alert level.
+    pub level: String,
+    /// Unix time it was stored.
+    pub created_unix: i64,
+}
+
+/// Durable state of every role.
+pub trait Store: Send + Sync + 'static {
+    // --- leader: uploads ---
+
+    /// Stores reports in one transaction; a report whose id the task already holds is a
+    /// duplicate and is not written again. Returns after the commit.
+    fn put_reports(&self, reports: &[ReportEnvelope]) -> Result<Vec<PutOutcome>, StoreError>;
+
+    /// Number of reports stored for the batch.
+    fn report_count(&self, batch: BatchKey) -> Result<u64, StoreError>;
+
+    /// Windows of the task that hold reports, with their report counts.
+    fn batches(&self, task: TaskId) -> Result<Vec<(u64, u64)>, StoreError>;
+
+    /// Reports of the batch not rejected at any level below `level`, ordered by report id.
+    fn eligible_reports(
+        &self,
+        batch: BatchKey,
+        level: u32,
+    ) -> Result<Vec<ReportEnvelope>, StoreError>;
+
+    // --- leader and helper: aggregation ---
+
+    /// Records the aggregation parameter of (batch, level), or checks it equals the stored
+    /// one; returns the parameters of the lower levels already recorded, in level order.
+    fn bind_level_param(
+        &self,
+        batch: BatchKey,
+        level: u32,
+        agg_param: &[u8],
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// The finished job, if any.
+    fn finished_job(&self, job: JobKey) -> Result<Option<FinishedJob>, StoreError>;
+
+    /// Of `ids`, those aggregated at `job.level` by another job, and those rejected for good
+    /// at a lower level.
+    fn report_status(
+        &self,
+        job: JobKey,
+        ids: &[ReportId],
+    ) -> Result<(Vec<ReportId>, Vec<ReportId>), StoreError>;
+
+    /// Commits a finished job: its record, every report's verdict at the level, and the
+    /// rejections. One transaction.
+    fn commit_job(
+        &self,
+        job: JobKey,
+        finished: &FinishedJob,
+        verdicts: &[ReportVerdict],
+    ) -> Result<(), StoreError>;
+
+    /// The aggregate shares of every finished job of (batch, level).
+    fn level_aggregates(&self, batch: BatchKey, level: u32) -> Result<LevelAggregates, StoreError>;
+
+    /// Reports of the batch rejected for good.
+    fn rejected_count(&self, batch: BatchKey) -> Result<u64, StoreError>;
+
+    // --- collector ---
+
+    /// Appends alerts to the log (cursors are assigned) and marks the batch searched, in one
+    /// transaction. A batch searched before keeps its first alerts; returns the stored ones.
+    fn record_search(
+        &self,
+        batch: BatchKey,
+        alerts: &[AlertRow],
+    ) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// Whether the batch was searched.
+    fn searched(&self, batch: BatchKey) -> Result<bool, StoreError>;
+
+    /// Alerts with a cursor after `cursor`, oldest first, at most `limit`.
+    fn alerts_after(&self, cursor: u64, limit: usize) -> Result<Vec<AlertRow>, StoreError>;
+}

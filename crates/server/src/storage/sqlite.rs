@@ -1,0 +1,740 @@
+//! The embedded backend: one SQLite file per server, WAL journal, `synchronous = FULL` (a
+//! commit is on disk when it returns), versioned migrations and a schema-version check at
+//! start.
+//!
+//! Migrations are numbered; `schema_version` holds the highest one applied. A file written by
+//! a newer build (a higher version than [`SCHEMA_VERSION`]) is refused rather than guessed at.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use hotspot_core::envelope::{HpkeCiphertext, ReportEnvelope, ReportId};
+use hotspot_core::task::TaskId;
+
+use super::{
+    AlertRow, BatchKey, FinishedJob, JobKey, LevelAggregates, PutOutcome, ReportVerdict, Store,
+    StoreError,
+};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migrations, in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE reports (
+    task BLOB NOT NULL,
+    window INTEGER NOT NULL,
+    report_id BLOB NOT NULL,
+    public_share BLOB NOT NULL,
+    leader_share BLOB NOT NULL,
+    helper_share BLOB NOT NULL,
+    presentation BLOB NOT NULL,
+    PRIMARY KEY (task, report_id)
+) WITHOUT ROWID;
+CREATE INDEX reports_by_batch ON reports (task, window, report_id);
+CREATE TABLE level_params (
+    task BLOB NOT NULL, window INTEGER NOT NULL, level INTEGER NOT NULL,
+    agg_param BLOB NOT NULL,
+    PRIMARY KEY (task, window, level)
+);
+CREATE TABLE jobs (
+    task BLOB NOT NULL, window INTEGER NOT NULL, level INTEGER NOT NULL, job INTEGER NOT NULL,
+    request_digest BLOB NOT NULL,
+    helper_message BLOB NOT NULL,
+    aggregate BLOB NOT NULL,
+    PRIMARY KEY (task, window, level, job)
+);
+CREATE TABLE report_levels (
+    task BLOB NOT NULL, window INTEGER NOT NULL, level INTEGER NOT NULL,
+    report_id BLOB NOT NULL, job INTEGER NOT NULL, accepted INTEGER NOT NULL,
+    PRIMARY KEY (task, window, level, report_id)
+) WITHOUT ROWID;
+CREATE TABLE rejected (
+    task BLOB NOT NULL, window INTEGER NOT NULL, report_id BLOB NOT NULL,
+    level INTEGER NOT NULL, reason INTEGER NOT NULL,
+    PRIMARY KEY (task, window, report_id)
+) WITHOUT ROWID;
+CREATE TABLE alerts (
+    cursor INTEGER PRIMARY KEY AUTOINCREMENT,
+    task BLOB NOT NULL, window INTEGER NOT NULL, venue_code INTEGER NOT NULL,
+    count INTEGER NOT NULL, rule TEXT NOT NULL, level TEXT NOT NULL, created INTEGER NOT NULL
+);
+CREATE TABLE searches (
+    task BLOB NOT NULL, window INTEGER NOT NULL, finished INTEGER NOT NULL,
+    PRIMARY KEY (task, window)
+);
+"#];
+
+/// A SQLite database file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, sets WAL and full sync, checks the
+    /// schema version and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        current_version(&self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (the transaction rolls
+        // back), so a poisoned lock is safe to take over.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn current_version(conn: &Connection) -> Result<i64, StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(db)?;
+    let v: Option<i64> = conn
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .map_err(db)?;
+    Ok(v.unwrap_or(0))
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found = current_version(conn)?;
+    if !(0..=SCHEMA_VERSION).contains(&found) {
+        return Err(StoreError::SchemaVersion {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [i as i64 + 1],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Stored form of a sealed share: key id (4 bytes BE), encapsulated key length (2 bytes BE),
+/// the encapsulated key, the payload.
+fn encode_ct(ct: &HpkeCiphertext) -> Vec<u8> {
+    let mut out = Vec::with_capacity(6 + ct.enc.len() + ct.payload.len());
+    out.extend_from_slice(&ct.key_id.to_be_bytes());
+    out.extend_from_slice(&(ct.enc.len() as u16).to_be_bytes());
+    out.extend_from_slice(&ct.enc);
+    out.extend_from_slice(&ct.payload);
+    out
+}
+
+fn decode_ct(bytes: &[u8]) -> Result<HpkeCiphertext, StoreError> {
+    let bad = || StoreError::Corrupt("reports");
+    let key_id = u32::from_be_bytes(
+        bytes
+            .get(..4)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
+    let enc_len = u16::from_be_bytes(
+        bytes
+            .get(4..6)
+            .ok_or_else(bad)?
+            .try_into()
+            .map_err(|_| bad())?,
+    );
+    let enc_end = 6 + usize::from(enc_len);
+    Ok(HpkeCiphertext {
+        key_id,
+        enc: bytes.get(6..enc_end).ok_or_else(bad)?.to_vec(),
+        payload: bytes.get(enc_end..).ok_or_else(bad)?.to_vec(),
+    })
+}
+
+fn task_of(bytes: Vec<u8>, table: &'static str) -> Result<TaskId, StoreError> {
+    TaskId::from_slice(&bytes).ok_or(StoreError::Corrupt(table))
+}
+
+fn id_of(bytes: &[u8], table: &'static str) -> Result<ReportId, StoreError> {
+    ReportId::from_slice(bytes).ok_or(StoreError::Corrupt(table))
+}
+
+fn w(window: u64) -> i64 {
+    // Windows are counted from the task start; i64 covers any window a clock can reach.
+    window as i64
+}
+
+impl Store for SqliteStore {
+    fn put_reports(&self, reports: &[ReportEnvelope]) -> Result<Vec<PutOutcome>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut out = Vec::with_capacity(reports.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO reports (task, window, report_id, public_share, \
+                     leader_share, helper_share, presentation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db)?;
+            for r in reports {
+                let n = insert
+                    .execute(params![
+                        &r.task_id.0[..],
+                        w(r.window),
+                        &r.report_id.0[..],
+                        r.public_share,
+                        encode_ct(&r.leader_share),
+                        encode_ct(&r.helper_share),
+                        r.presentation,
+                    ])
+                    .map_err(db)?;
+                out.push(if n == 1 {
+                    PutOutcome::Stored
+                } else {
+                    PutOutcome::Duplicate
+                });
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
+    fn report_count(&self, batch: BatchKey) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT COUNT(*) FROM reports WHERE task = ?1 AND window = ?2",
+            params![&batch.task.0[..], w(batch.window)],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as u64)
+        .map_err(db)
+    }
+
+    fn batches(&self, task: TaskId) -> Result<Vec<(u64, u64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT window, COUNT(*) FROM reports WHERE task = ?1 GROUP BY window ORDER BY window")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([&task.0[..]], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn eligible_reports(
+        &self,
+        batch: BatchKey,
+        level: u32,
+    ) -> Result<Vec<ReportEnvelope>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare(
+                "SELECT r.report_id, r.public_share, r.leader_share, r.helper_share, r.presentation \
+                 FROM reports r WHERE r.task = ?1 AND r.window = ?2 AND NOT EXISTS ( \
+                   SELECT 1 FROM rejected x WHERE x.task = r.task AND x.window = r.window \
+                   AND x.report_id = r.report_id AND x.level < ?3) \
+                 ORDER BY r.report_id",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![&batch.task.0[..], w(batch.window), level], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
+            .map_err(db)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, public_share, leader, helper, presentation) = row.map_err(db)?;
+            out.push(ReportEnvelope {
+                task_id: batch.task,
+                window: batch.window,
+                report_id: id_of(&id, "reports")?,
+                public_share,
+                leader_share: decode_ct(&leader)?,
+                helper_share: decode_ct(&helper)?,
+                presentation,
+            });
+        }
+        Ok(out)
+    }
+
+    fn bind_level_param(
+        &self,
+        batch: BatchKey,
+        level: u32,
+        agg_param: &[u8],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let key = params![&batch.task.0[..], w(batch.window), level];
+        let stored: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT agg_param FROM level_params WHERE task = ?1 AND window = ?2 AND level = ?3",
+                key,
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        match stored {
+            Some(p) if p != agg_param => return Err(StoreError::Conflict("level parameter")),
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO level_params (task, window, level, agg_param) VALUES (?1, ?2, ?3, ?4)",
+                    params![&batch.task.0[..], w(batch.window), level, agg_param],
+                )
+                .map_err(db)?;
+            }
+        }
+        let lower = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT agg_param FROM level_params WHERE task = ?1 AND window = ?2 \
+                     AND level < ?3 ORDER BY level",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(key, |r| r.get::<_, Vec<u8>>(0))
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)?
+        };
+        tx.commit().map_err(db)?;
+        Ok(lower)
+    }
+
+    fn finished_job(&self, job: JobKey) -> Result<Option<FinishedJob>, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT request_digest, helper_message, aggregate FROM jobs \
+             WHERE task = ?1 AND window = ?2 AND level = ?3 AND job = ?4",
+            params![
+                &job.batch.task.0[..],
+                w(job.batch.window),
+                job.level,
+                job.job as i64
+            ],
+            |r| {
+                Ok(FinishedJob {
+                    request_digest: r.get(0)?,
+                    helper_message: r.get(1)?,
+                    aggregate: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(db)
+    }
+
+    fn report_status(
+        &self,
+        job: JobKey,
+        ids: &[ReportId],
+    ) -> Result<(Vec<ReportId>, Vec<ReportId>), StoreError> {
+        let conn = self.lock();
+        let mut at_level = conn
+            .prepare_cached(
+                "SELECT job FROM report_levels WHERE task = ?1 AND window = ?2 AND level = ?3 \
+                 AND report_id = ?4",
+            )
+            .map_err(db)?;
+        let mut rejected = conn
+            .prepare_cached(
+                "SELECT 1 FROM rejected WHERE task = ?1 AND window = ?2 AND report_id = ?3 \
+                 AND level < ?4",
+            )
+            .map_err(db)?;
+        let (mut replayed, mut out) = (Vec::new(), Vec::new());
+        let (task, window) = (&job.batch.task.0[..], w(job.batch.window));
+        for id in ids {
+            let other: Option<i64> = at_level
+                .query_row(params![task, window, job.level, &id.0[..]], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if other.is_some_and(|j| j != job.job as i64) {
+                replayed.push(*id);
+            }
+            let gone = rejected
+                .query_row(params![task, window, &id.0[..], job.level], |_| Ok(()))
+                .optional()
+                .map_err(db)?;
+            if gone.is_some() {
+                out.push(*id);
+            }
+        }
+        Ok((replayed, out))
+    }
+
+    fn commit_job(
+        &self,
+        job: JobKey,
+        finished: &FinishedJob,
+        verdicts: &[ReportVerdict],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let (task, window) = (&job.batch.task.0[..], w(job.batch.window));
+        tx.execute(
+            "INSERT INTO jobs (task, window, level, job, request_digest, helper_message, aggregate) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                task,
+                window,
+                job.level,
+                job.job as i64,
+                finished.request_digest,
+                finished.helper_message,
+                finished.aggregate
+            ],
+        )
+        .map_err(db)?;
+        {
+            let mut level = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO report_levels (task, window, level, report_id, job, accepted) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(db)?;
+            let mut reject = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO rejected (task, window, report_id, level, reason) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db)?;
+            for (id, verdict) in verdicts {
+                level
+                    .execute(params![
+                        task,
+                        window,
+                        job.level,
+                        &id.0[..],
+                        job.job as i64,
+                        verdict.is_none()
+                    ])
+                    .map_err(db)?;
+                if let Some(reason) = verdict {
+                    reject
+                        .execute(params![task, window, &id.0[..], job.level, reason])
+                        .map_err(db)?;
+                }
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn level_aggregates(&self, batch: BatchKey, level: u32) -> Result<LevelAggregates, StoreError> {
+        let conn = self.lock();
+        let key = params![&batch.task.0[..], w(batch.window), level];
+        let mut out = LevelAggregates::default();
+        let mut stmt = conn
+            .prepare("SELECT aggregate FROM jobs WHERE task = ?1 AND window = ?2 AND level = ?3 ORDER BY job")
+            .map_err(db)?;
+        out.shares = stmt
+            .query_map(key, |r| r.get::<_, Vec<u8>>(0))
+            .map_err(db)?
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT report_id FROM report_levels WHERE task = ?1 AND window = ?2 AND level = ?3 \
+                 AND accepted = 1",
+            )
+            .map_err(db)?;
+        let ids = stmt
+            .query_map(key, |r| r.get::<_, Vec<u8>>(0))
+            .map_err(db)?;
+        for id in ids {
+            let id = id_of(&id.map_err(db)?, "report_levels")?;
+            out.accepted += 1;
+            out.checksum.iter_mut().zip(id.0).for_each(|(c, b)| *c ^= b);
+        }
+        Ok(out)
+    }
+
+    fn rejected_count(&self, batch: BatchKey) -> Result<u64, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT COUNT(*) FROM rejected WHERE task = ?1 AND window = ?2",
+            params![&batch.task.0[..], w(batch.window)],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as u64)
+        .map_err(db)
+    }
+
+    fn record_search(
+        &self,
+        batch: BatchKey,
+        alerts: &[AlertRow],
+    ) -> Result<Vec<AlertRow>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let key = params![&batch.task.0[..], w(batch.window)];
+        let done: Option<i64> = tx
+            .query_row(
+                "SELECT finished FROM searches WHERE task = ?1 AND window = ?2",
+                key,
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if done.is_none() {
+            let now = now_unix();
+            tx.execute(
+                "INSERT INTO searches (task, window, finished) VALUES (?1, ?2, ?3)",
+                params![&batch.task.0[..], w(batch.window), now],
+            )
+            .map_err(db)?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO alerts (task, window, venue_code, count, rule, level, created) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db)?;
+            for a in alerts {
+                insert
+                    .execute(params![
+                        &batch.task.0[..],
+                        w(batch.window),
+                        a.venue_code as i64,
+                        a.count,
+                        a.rule,
+                        a.level,
+                        now
+                    ])
+                    .map_err(db)?;
+            }
+        }
+        let stored = select_alerts(&tx, "WHERE task = ?1 AND window = ?2 ORDER BY cursor", key)?;
+        tx.commit().map_err(db)?;
+        Ok(stored)
+    }
+
+    fn searched(&self, batch: BatchKey) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        conn.query_row(
+            "SELECT 1 FROM searches WHERE task = ?1 AND window = ?2",
+            params![&batch.task.0[..], w(batch.window)],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|x| x.is_some())
+        .map_err(db)
+    }
+
+    fn alerts_after(&self, cursor: u64, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
+        let conn = self.lock();
+        select_alerts(
+            &conn,
+            "WHERE cursor > ?1 ORDER BY cursor LIMIT ?2",
+            params![cursor as i64, limit as i64],
+        )
+    }
+}
+
+fn select_alerts(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<AlertRow>, StoreError> {
+    let sql = format!(
+        "SELECT cursor, task, window, venue_code, count, rule, level, created FROM alerts {filter}"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(db)?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, i64>(7)?,
+            ))
+        })
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (cursor, task, window, venue, count, rule, level, created) = row.map_err(db)?;
+        out.push(AlertRow {
+            cursor: cursor as u64,
+            batch: BatchKey {
+                task: task_of(task, "alerts")?,
+                window: window as u64,
+            },
+            venue_code: venue as u64,
+            count,
+            rule,
+            level,
+            created_unix: created,
+        });
+    }
+    Ok(out)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn report(id: u8, window: u64) -> ReportEnvelope {
+        let ct = HpkeCiphertext {
+            key_id: 1,
+            enc: vec![9; 32],
+            payload: vec![id; 20],
+        };
+        ReportEnvelope {
+            task_id: TaskId([1; 32]),
+            window,
+            report_id: ReportId([id; 16]),
+            public_share: vec![id; 10],
+            leader_share: ct.clone(),
+            helper_share: ct,
+            presentation: vec![],
+        }
+    }
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("hotspot-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("db.sqlite")
+    }
+
+    #[test]
+    fn duplicate_report_is_stored_once() {
+        let store = SqliteStore::open(&temp_db("dup")).unwrap();
+        let out = store
+            .put_reports(&[report(1, 0), report(1, 0), report(2, 0)])
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                PutOutcome::Stored,
+                PutOutcome::Duplicate,
+                PutOutcome::Stored
+            ]
+        );
+        let batch = BatchKey {
+            task: TaskId([1; 32]),
+            window: 0,
+        };
+        assert_eq!(store.report_count(batch).unwrap(), 2);
+        assert_eq!(store.eligible_reports(batch, 0).unwrap()[0], report(1, 0));
+    }
+
+    #[test]
+    fn newer_schema_version_is_refused() {
+        let path = temp_db("schema");
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("INSERT INTO schema_version (version) VALUES (99)", [])
+            .unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaVersion { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejected_report_leaves_later_levels() {
+        let store = SqliteStore::open(&temp_db("reject")).unwrap();
+        store.put_reports(&[report(1, 0), report(2, 0)]).unwrap();
+        let batch = BatchKey {
+            task: TaskId([1; 32]),
+            window: 0,
+        };
+        let job = JobKey {
+            batch,
+            level: 3,
+            job: 0,
+        };
+        let finished = FinishedJob {
+            request_digest: vec![1],
+            helper_message: vec![],
+            aggregate: vec![7],
+        };
+        store
+            .commit_job(
+                job,
+                &finished,
+                &[(ReportId([1; 16]), Some(3)), (ReportId([2; 16]), None)],
+            )
+            .unwrap();
+        assert_eq!(store.eligible_reports(batch, 3).unwrap().len(), 2);
+        assert_eq!(store.eligible_reports(batch, 4).unwrap().len(), 1);
+        let agg = store.level_aggregates(batch, 3).unwrap();
+        assert_eq!((agg.accepted, agg.checksum), (1, [2; 16]));
+        let other = JobKey { job: 1, ..job };
+        let (replayed, gone) = store.report_status(other, &[ReportId([2; 16])]).unwrap();
+        assert_eq!(replayed, vec![ReportId([2; 16])]);
+        assert!(gone.is_empty());
+    }
+
+    #[test]
+    fn alert_log_keeps_first_search_and_resumes_after_cursor() {
+        let store = SqliteStore::open(&temp_db("alerts")).unwrap();
+        let batch = BatchKey {
+            task: TaskId([1; 32]),
+            window: 0,
+        };
+        let alert = |venue| AlertRow {
+            cursor: 0,
+            batch,
+            venue_code: venue,
+            count: 9,
+            rule: "crowding".into(),
+            level: "crowding".into(),
+            created_unix: 0,
+        };
+        let first = store.record_search(batch, &[alert(5), alert(6)]).unwrap();
+        let again = store.record_search(batch, &[alert(7)]).unwrap();
+        assert_eq!(first, again);
+        let after = store.alerts_after(first[0].cursor, 10).unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].venue_code, 6);
+    }
+}

@@ -1,0 +1,289 @@
+//! The leader's upload path (DESIGN.md section 3, step 4): every check an uploaded report must
+//! pass, as one pure function, then a durable commit before the acknowledgement.
+//!
+//! Rejections name the field at fault and store nothing:
+//!
+//! | rule | status |
+//! |---|---|
+//! | `report` missing, a share missing, `task_id`/`report_id`/`enc` of the wrong length, a share payload of the wrong length, a public share that does not decode canonically | `INVALID_ARGUMENT` |
+//! | unknown task, unknown HPKE key id | `NOT_FOUND` |
+//! | window sealed, or not yet open | `FAILED_PRECONDITION` |
+//! | public share, share payload or presentation over its size limit | `RESOURCE_EXHAUSTED` |
+//!
+//! The sealed input shares are opened at aggregation time, not here (as in DAP): a share that
+//! does not open then drops that one report from its batch. The credential presentation is
+//! carried and bounded here; its verification arrives with the credentials issue.
+//!
+//! Commits are grouped: the [`Committer`] thread takes every upload waiting at that moment
+//! and commits them in one SQLite transaction, then answers each. An acknowledgement is never
+//! sent before the commit that holds its report has returned.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tonic::{Request, Response, Status};
+
+use hotspot_core::envelope::{
+    ENC_LEN, HpkeCiphertext, MAX_PRESENTATION_LEN, MAX_PUBLIC_SHARE_LEN, MAX_SHARE_PAYLOAD_LEN,
+    ReportEnvelope, ReportId,
+};
+use hotspot_core::task::{TaskId, WindowRefusal};
+use hotspot_proto::v1;
+
+use crate::node::{Node, TaskCtx};
+use crate::storage::{PutOutcome, Store, StoreError};
+
+/// AES-128-GCM tag length: a sealed input share is the share plus this.
+const AEAD_TAG_LEN: usize = 16;
+/// Most uploads committed in one transaction.
+const MAX_GROUP: usize = 2_048;
+
+/// Checks one upload against the node's tasks at time `now`; on success, the envelope to
+/// store.
+pub fn check_report(
+    node: &Node,
+    report: Option<v1::Report>,
+    now: u64,
+) -> Result<ReportEnvelope, Status> {
+    let r = report.ok_or_else(|| invalid("report", "missing"))?;
+
+    // Task and window.
+    let task_id = TaskId::from_slice(&r.task_id)
+        .ok_or_else(|| invalid("report.task_id", "must be 32 bytes"))?;
+    let task = node
+        .task(&task_id)
+        .ok_or_else(|| Status::not_found("report.task_id: unknown task"))?;
+    let report_id = ReportId::from_slice(&r.report_id)
+        .ok_or_else(|| invalid("report.report_id", "must be 16 bytes"))?;
+    match task.config.check_upload_window(r.window, now) {
+        Ok(()) => {}
+        Err(WindowRefusal::Sealed) => {
+            return Err(Status::failed_precondition(
+                "report.window: window is closed (sealed)",
+            ));
+        }
+        Err(WindowRefusal::NotYetOpen) => {
+            return Err(Status::failed_precondition(
+                "report.window: window is not open yet",
+            ));
+        }
+    }
+
+    // Sizes, then encodings.
+    if r.public_share.len() > MAX_PUBLIC_SHARE_LEN {
+        return Err(too_big("report.public_share", MAX_PUBLIC_SHARE_LEN));
+    }
+    if r.presentation.len() > MAX_PRESENTATION_LEN {
+        return Err(too_big("report.presentation", MAX_PRESENTATION_LEN));
+    }
+    let leader_share = check_share(node, task, r.leader_share, "report.leader_share", true)?;
+    let helper_share = check_share(node, task, r.helper_share, "report.helper_share", false)?;
+    task.poplar
+        .decode_public_share(&r.public_share)
+        .map_err(|_| {
+            invalid(
+                "report.public_share",
+                "not a canonical Poplar1 public share",
+            )
+        })?;
+
+    Ok(ReportEnvelope {
+        task_id,
+        window: r.window,
+        report_id,
+        public_share: r.public_share,
+        leader_share,
+        helper_share,
+        presentation: r.presentation,
+    })
+}
+
+fn check_share(
+    node: &Node,
+    task: &TaskCtx,
+    share: Option<v1::HpkeCiphertext>,
+    name: &str,
+    ours: bool,
+) -> Result<HpkeCiphertext, Status> {
+    let ct = share.ok_or_else(|| invalid(name, "missing"))?;
+    if ct.payload.len() > MAX_SHARE_PAYLOAD_LEN {
+        return Err(too_big(&format!("{name}.payload"), MAX_SHARE_PAYLOAD_LEN));
+    }
+    if ct.enc.len() != ENC_LEN {
+        return Err(invalid(&format!("{name}.enc"), "must be 32 bytes"));
+    }
+    if ct.payload.len() != task.poplar.input_share_len() + AEAD_TAG_LEN {
+        return Err(invalid(
+            &format!("{name}.payload"),
+            "wrong length for this task",
+        ));
+    }
+    let known = if ours {
+        node.keyring.get(ct.key_id).is_some()
+    } else {
+        task.config
+            .helper_keys
+            .iter()
+            .any(|k| k.key_id == ct.key_id)
+    };
+    if !known {
+        return Err(Status::not_found(format!(
+            "{name}.key_id: unknown HPKE key id {}",
+            ct.key_id
+        )));
+    }
+    Ok(HpkeCiphertext {
+        key_id: ct.key_id,
+        enc: ct.enc,
+        payload: ct.payload,
+    })
+}
+
+fn invalid(field: &str, why: &str) -> Status {
+    Status::invalid_argument(format!("{field}: {why}"))
+}
+
+fn too_big(field: &str, limit: usize) -> Status {
+    Status::resource_exhausted(format!("{field}: larger than {limit} bytes"))
+}
+
+type Pending = (
+    ReportEnvelope,
+    oneshot::Sender<Result<PutOutcome, Arc<StoreError>>>,
+);
+
+/// Groups concurrent uploads into one transaction each (group commit).
+#[derive(Clone, Debug)]
+pub struct Committer {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl Committer {
+    /// Starts the committer thread over `store`. It ends when every handle is dropped.
+    pub fn spawn(store: Arc<dyn Store>) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_GROUP);
+        std::thread::Builder::new()
+            .name("upload-commit".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(p) => group.push(p),
+                            Err(_) => break,
+                        }
+                    }
+                    commit_group(store.as_ref(), group);
+                }
+            })
+            // Spawning a thread fails only when the OS is out of resources at start-up.
+            .map(drop)
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the commit thread"));
+        Committer { tx }
+    }
+
+    /// Stores `report` durably; returns once it is committed.
+    pub async fn put(&self, report: ReportEnvelope) -> Result<PutOutcome, Status> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((report, done))
+            .await
+            .map_err(|_| Status::unavailable("shutting down"))?;
+        match wait.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "upload commit failed");
+                Err(Status::unavailable("storage unavailable; retry"))
+            }
+            Err(_) => Err(Status::unavailable("shutting down")),
+        }
+    }
+}
+
+fn commit_group(store: &dyn Store, group: Vec<Pending>) {
+    let (reports, waiters): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+    metrics::histogram!("hotspot_upload_commit_group_size").record(reports.len() as f64);
+    match store.put_reports(&reports) {
+        Ok(outcomes) => {
+            for (w, o) in waiters.into_iter().zip(outcomes) {
+                let _ = w.send(Ok(o));
+            }
+        }
+        Err(e) => {
+            let e = Arc::new(e);
+            for w in waiters {
+                let _ = w.send(Err(Arc::clone(&e)));
+            }
+        }
+    }
+}
+
+/// The `Upload` gRPC service.
+#[derive(Debug)]
+pub struct UploadService {
+    node: Arc<Node>,
+    committer: Committer,
+}
+
+impl UploadService {
+    /// A service storing through `committer`.
+    pub fn new(node: Arc<Node>, committer: Committer) -> Self {
+        UploadService { node, committer }
+    }
+}
+
+#[tonic::async_trait]
+impl v1::upload_server::Upload for UploadService {
+    #[tracing::instrument(name = "upload", skip_all)]
+    async fn upload(
+        &self,
+        request: Request<v1::UploadRequest>,
+    ) -> Result<Response<v1::UploadResponse>, Status> {
+        let envelope = match check_report(
+            &self.node,
+            request.into_inner().report,
+            crate::now_unix(),
+        ) {
+            Ok(e) => e,
+            Err(status) => {
+                tracing::debug!(code = ?status.code(), message = status.message(), "upload rejected");
+                metrics::counter!("hotspot_uploads_total", "outcome" => "rejected", "code" => code_label(status.code())).increment(1);
+                return Err(status);
+            }
+        };
+        let outcome = self.committer.put(envelope).await?;
+        let duplicate = outcome == PutOutcome::Duplicate;
+        let label = if duplicate { "duplicate" } else { "stored" };
+        metrics::counter!("hotspot_uploads_total", "outcome" => label, "code" => "ok").increment(1);
+        Ok(Response::new(v1::UploadResponse { duplicate }))
+    }
+
+    async fn get_hpke_config(
+        &self,
+        _request: Request<v1::GetHpkeConfigRequest>,
+    ) -> Result<Response<v1::GetHpkeConfigResponse>, Status> {
+        let configs = self
+            .node
+            .keyring
+            .public_keys()
+            .into_iter()
+            .map(|k| v1::HpkeConfig {
+                key_id: k.key_id,
+                public_key: k.public_key.to_vec(),
+            })
+            .collect();
+        Ok(Response::new(v1::GetHpkeConfigResponse { configs }))
+    }
+}
+
+/// A fixed, low-cardinality metric label for a status code.
+pub fn code_label(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::InvalidArgument => "invalid_argument",
+        tonic::Code::NotFound => "not_found",
+        tonic::Code::FailedPrecondition => "failed_precondition",
+        tonic::Code::ResourceExhausted => "resource_exhausted",
+        tonic::Code::Unavailable => "unavailable",
+        _ => "other",
+    }
+}

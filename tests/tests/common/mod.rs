@@ -1,0 +1,141 @@
+//! Shared set-up for the end-to-end tests: a cluster of real `hotspot-node` processes on
+//! loopback, uploads, and reads of the leader's database.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+use hotspot_cli::cluster::{Cluster, ClusterSpec};
+use hotspot_core::task::SearchMode;
+use hotspot_proto::v1;
+use hotspot_vdaf::Poplar1;
+
+/// A fresh folder for one test.
+pub fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hotspot-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The test binary.
+pub fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_hotspot-node"))
+}
+
+/// A cluster spec with short windows.
+pub fn spec(window_seconds: u64, registry: Vec<u64>, job_size: usize) -> ClusterSpec {
+    ClusterSpec {
+        window_seconds,
+        grace_seconds: 0,
+        threshold: 3,
+        search_mode: SearchMode::Registry,
+        bits: 32,
+        registry,
+        job_size,
+        search_poll_seconds: 0,
+    }
+}
+
+/// Processes stopped (killed) when dropped.
+pub struct Procs(pub Vec<(String, Child)>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Procs {
+    /// Starts every role.
+    pub fn start_all(cluster: &Cluster) -> Self {
+        let mut procs = Procs(Vec::new());
+        for role in ["helper", "leader", "collector"] {
+            procs
+                .0
+                .push((role.to_string(), cluster.start(role).expect("start role")));
+        }
+        procs
+    }
+
+    /// kill -9 of `role`.
+    pub fn kill9(&mut self, role: &str) {
+        let (_, child) = self
+            .0
+            .iter_mut()
+            .find(|(r, _)| r == role)
+            .expect("role running");
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+    }
+
+    /// Starts `role` again after a kill.
+    pub fn restart(&mut self, cluster: &Cluster, role: &str) {
+        let child = cluster.start(role).expect("restart role");
+        let slot = self
+            .0
+            .iter_mut()
+            .find(|(r, _)| r == role)
+            .expect("role known");
+        slot.1 = child;
+    }
+}
+
+/// One valid report for `venue` in `window`.
+pub fn report(cluster: &Cluster, venue: u64, window: u64) -> v1::Report {
+    let poplar = Poplar1::new(cluster.task.bits as usize).unwrap();
+    hotspot_cli::report::make_report(&cluster.task, &poplar, venue, window, &mut rand::rng())
+        .unwrap()
+}
+
+/// An upload client.
+pub async fn upload_client(
+    cluster: &Cluster,
+) -> v1::upload_client::UploadClient<tonic::transport::Channel> {
+    v1::upload_client::UploadClient::connect(cluster.url("leader"))
+        .await
+        .unwrap()
+}
+
+/// Reports stored in the leader's database.
+pub fn stored_reports(cluster: &Cluster) -> u64 {
+    let conn = rusqlite::Connection::open(cluster.dir.join("leader.sqlite")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM reports", [], |r| r.get(0))
+        .unwrap();
+    n as u64
+}
+
+/// The current window of the cluster's task.
+pub fn current_window(cluster: &Cluster) -> u64 {
+    cluster.task.window_at(hotspot_server::now_unix()).unwrap()
+}
+
+/// Sleeps until `window` can be collected.
+pub async fn wait_sealed(cluster: &Cluster, window: u64) {
+    let at = cluster.task.seal_time(window) + hotspot_server::leader::SEAL_SETTLE_SECONDS;
+    let now = hotspot_server::now_unix();
+    tokio::time::sleep(Duration::from_secs(at.saturating_sub(now) + 1)).await;
+}
+
+/// Runs the collector's search over `window`.
+pub async fn search(
+    cluster: &Cluster,
+    window: u64,
+) -> Result<v1::RunSearchResponse, tonic::Status> {
+    let mut c = v1::collector_client::CollectorClient::connect(cluster.url("collector"))
+        .await
+        .unwrap();
+    c.run_search(v1::RunSearchRequest {
+        batch: Some(v1::BatchId {
+            task_id: cluster.task.id.0.to_vec(),
+            window,
+        }),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
