@@ -98,7 +98,7 @@ struct ReportArgs {
 
 #[derive(Debug, Args)]
 struct ExposureArgs {
-    /// The downloaded exposure list (protobuf bytes).
+    /// The downloaded exposure list (crates/dashboard's signed format).
     #[arg(long)]
     list: PathBuf,
     /// The collector's public key (hex) that signs exposure lists.
@@ -117,7 +117,9 @@ pub fn run(args: VisitorArgs) -> anyhow::Result<()> {
             Ok(())
         }
         VisitorCommand::ReportPositive(report) => report_positive(&mut diary, report, now),
-        VisitorCommand::CheckExposure(exposure_args) => check_exposure(&diary, exposure_args, now),
+        VisitorCommand::CheckExposure(exposure_args) => {
+            check_exposure(&mut diary, exposure_args, now)
+        }
     }
 }
 
@@ -228,16 +230,22 @@ fn report_positive(diary: &mut Diary, args: ReportArgs, now: UnixSeconds) -> any
     Ok(())
 }
 
-fn check_exposure(diary: &Diary, args: ExposureArgs, now: UnixSeconds) -> anyhow::Result<()> {
+fn check_exposure(diary: &mut Diary, args: ExposureArgs, now: UnixSeconds) -> anyhow::Result<()> {
     let key = TrustedKey::from_hex(&args.collector_pub).context("--collector-pub")?;
     let bytes =
         std::fs::read(&args.list).with_context(|| format!("--list {}", args.list.display()))?;
-    let list = exposure::verify_list(&bytes, &TrustedKeys::new([key]), now)?;
+    let list = exposure::verify_list(
+        &bytes,
+        &TrustedKeys::new([key]),
+        diary.exposure_version(),
+        now,
+    )?;
     let matches = exposure::match_diary(&list, diary.checkins());
+    diary.set_exposure_version(list.version())?;
     println!(
-        "exposure list of task {} verified: {} alerted cells",
-        list.task_id,
-        list.cells.len()
+        "exposure list version {} verified: {} alerted cells",
+        list.version(),
+        list.cells().len()
     );
     if matches.is_empty() {
         println!("no match: none of your check-ins overlaps an alerted venue-hour");
@@ -245,13 +253,20 @@ fn check_exposure(diary: &Diary, args: ExposureArgs, now: UnixSeconds) -> anyhow
     for m in matches {
         println!(
             "MATCH level {}: {} (code {}) in the hour from {}",
-            m.level,
+            level_name(m.level),
             display_name(&m.venue_name),
             m.venue_code,
             when(m.window_start)
         );
     }
     Ok(())
+}
+
+fn level_name(level: exposure::ExposureLevel) -> &'static str {
+    match level {
+        exposure::ExposureLevel::Orange => "orange",
+        exposure::ExposureLevel::Red => "red",
+    }
 }
 
 fn parse_exposure(items: &[String]) -> anyhow::Result<BTreeMap<VenueCategory, u32>> {
