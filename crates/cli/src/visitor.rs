@@ -14,7 +14,9 @@ use hotspot_client::diary::{Diary, RETENTION_DAYS};
 use hotspot_client::payload::{UrlConfig, VenueCategory};
 use hotspot_client::registry::{TrustedKey, TrustedKeys};
 use hotspot_client::scan::{ScanConfig, scan};
-use hotspot_client::upload::{PaddingParams, SpreadParams, crowding_report, outbreak_upload};
+use hotspot_client::upload::{
+    PaddingParams, SpreadParams, WindowGrid, crowding_report, outbreak_upload,
+};
 use hotspot_client::{DAY_SECS, UnixSeconds, exposure, poster, unix_now};
 
 /// The visitor's app: check in, keep the diary, report, match alerts.
@@ -164,7 +166,7 @@ fn check_in(diary: &mut Diary, args: ScanArgs, now: UnixSeconds) -> anyhow::Resu
             .find(|c| c.id == id)
             .context("just checked in")?
             .clone();
-        let report = crowding_report(&checkin, &task, 3600, &mut rand::rng());
+        let report = crowding_report(&checkin, &task, WindowGrid::HOURLY, &mut rand::rng());
         diary.enqueue([report])?;
         diary.mark_crowding_reported(id)?;
         println!(
@@ -200,7 +202,10 @@ fn report_positive(diary: &mut Diary, args: ReportArgs, now: UnixSeconds) -> any
         bail!("--code: the diagnosis code is empty");
     }
     let spread = SpreadParams {
-        window_secs: args.window_secs,
+        grid: WindowGrid {
+            origin: 0,
+            secs: args.window_secs,
+        },
         exposure_minutes: parse_exposure(&args.exposure)?,
         default_exposure_minutes: args.default_exposure,
     };

@@ -16,6 +16,7 @@
 //! | [`poster`] | A4 posters as SVG, PNG and PDF, and decoding a photo of one |
 //! | [`diary`] | the local check-in diary, kept 14 days in a file written atomically |
 //! | [`upload`] | crowding and outbreak report preparation (spreading, padding), retried uploads |
+//! | [`grpc`] | the uploader (shard, seal, present, upload to the leader) and the registry client |
 //! | [`exposure`] | the signed exposure list, its verification, and matching against the diary |
 //! | [`civil`] | calendar dates from Unix days, for validity dates on posters |
 //!
@@ -25,6 +26,8 @@ pub mod civil;
 pub mod diary;
 pub mod exposure;
 pub mod fallback;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod legacy;
 pub mod payload;
 pub mod poster;

@@ -48,11 +48,48 @@ pub struct PreparedReport {
     pub venue_code: u64,
 }
 
+/// A task's windows: window `w` covers `[origin + w * secs, origin + (w + 1) * secs)`
+/// (crates/core `TaskConfig::window_start`). Report windows are named by their start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowGrid {
+    /// Start of window 0 (the task's `start_unix`).
+    pub origin: UnixSeconds,
+    /// Window length in seconds, at least 1.
+    pub secs: u64,
+}
+
+impl WindowGrid {
+    /// Hourly windows aligned to the Unix epoch.
+    pub const HOURLY: Self = Self {
+        origin: 0,
+        secs: 3600,
+    };
+
+    /// The grid of a task.
+    pub fn of_task(task: &hotspot_core::task::TaskConfig) -> Self {
+        Self {
+            origin: task.start_unix,
+            secs: task.window_seconds,
+        }
+    }
+
+    /// The start of the window holding instant `t` (saturating at 0 before the origin).
+    pub fn start_of(&self, t: UnixSeconds) -> UnixSeconds {
+        let secs = self.secs.max(1);
+        if t >= self.origin {
+            t - (t - self.origin) % secs
+        } else {
+            let back = (self.origin - t).div_ceil(secs);
+            self.origin.saturating_sub(back.saturating_mul(secs))
+        }
+    }
+}
+
 /// How check-ins are spread over windows for an outbreak upload.
 #[derive(Clone, Debug)]
 pub struct SpreadParams {
-    /// Window length in seconds (3600 for hourly windows).
-    pub window_secs: u64,
+    /// The task's windows (hourly in production).
+    pub grid: WindowGrid,
     /// Exposure time per category, in minutes.
     pub exposure_minutes: BTreeMap<VenueCategory, u32>,
     /// Exposure time of categories not in the map, in minutes.
@@ -83,11 +120,11 @@ pub struct OutbreakUpload {
 }
 
 /// The windows (their start times) that `[start, end)` touches.
-pub fn windows_touched(start: UnixSeconds, end: UnixSeconds, window_secs: u64) -> Vec<UnixSeconds> {
-    let window_secs = window_secs.max(1);
-    let first = start - start % window_secs;
+pub fn windows_touched(start: UnixSeconds, end: UnixSeconds, grid: WindowGrid) -> Vec<UnixSeconds> {
+    let secs = grid.secs.max(1);
+    let first = grid.start_of(start);
     (0..)
-        .map(|i| first + i * window_secs)
+        .map(|i| first + i * secs)
         .take_while(|&w| w < end.max(start + 1))
         .collect()
 }
@@ -96,14 +133,13 @@ pub fn windows_touched(start: UnixSeconds, end: UnixSeconds, window_secs: u64) -
 pub fn crowding_report<R: Rng + ?Sized>(
     checkin: &CheckIn,
     task_id: &str,
-    window_secs: u64,
+    grid: WindowGrid,
     rng: &mut R,
 ) -> PreparedReport {
-    let window_secs = window_secs.max(1);
     PreparedReport {
         report_id: rng.random(),
         task_id: task_id.to_owned(),
-        window_start: checkin.arrival - checkin.arrival % window_secs,
+        window_start: grid.start_of(checkin.arrival),
         venue_code: checkin.venue.venue_code,
     }
 }
@@ -120,7 +156,7 @@ pub fn spread(checkins: &[CheckIn], params: &SpreadParams) -> BTreeMap<UnixSecon
         let end = checkin
             .departure
             .max(checkin.arrival + u64::from(minutes) * 60);
-        for window in windows_touched(checkin.arrival, end, params.window_secs) {
+        for window in windows_touched(checkin.arrival, end, params.grid) {
             let codes = cells.entry(window).or_default();
             // One person counts once per venue-hour, however many times they checked in.
             if !codes.contains(&checkin.venue.venue_code) {
@@ -140,8 +176,8 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
     padding: PaddingParams,
     rng: &mut R,
 ) -> OutbreakUpload {
-    let window_secs = spread_params.window_secs.max(1);
-    let last = now - now % window_secs;
+    let window_secs = spread_params.grid.secs.max(1);
+    let last = spread_params.grid.start_of(now);
     let first = last.saturating_sub(padding.days * DAY_SECS) + window_secs;
     let cells = spread(checkins, spread_params);
     let (mut reports, mut real, mut over_limit) = (Vec::new(), 0, 0);

@@ -25,7 +25,7 @@ fn checkin(id: u64, code: u64, arrival: UnixSeconds, minutes: u64) -> CheckIn {
 
 fn spread_params() -> SpreadParams {
     SpreadParams {
-        window_secs: HOUR,
+        grid: WindowGrid::HOURLY,
         exposure_minutes: BTreeMap::from([(VenueCategory::Restaurant, 120)]),
         default_exposure_minutes: 60,
     }
@@ -35,11 +35,31 @@ fn spread_params() -> SpreadParams {
 fn windows_touched_covers_partial_hours_at_both_ends() {
     let start = 10 * HOUR + 50 * 60;
     assert_eq!(
-        windows_touched(start, start + 20 * 60, HOUR),
+        windows_touched(start, start + 20 * 60, WindowGrid::HOURLY),
         vec![10 * HOUR, 11 * HOUR]
     );
-    assert_eq!(windows_touched(10 * HOUR, 11 * HOUR, HOUR), vec![10 * HOUR]);
-    assert_eq!(windows_touched(10 * HOUR, 10 * HOUR, HOUR), vec![10 * HOUR]);
+    assert_eq!(
+        windows_touched(10 * HOUR, 11 * HOUR, WindowGrid::HOURLY),
+        vec![10 * HOUR]
+    );
+    assert_eq!(
+        windows_touched(10 * HOUR, 10 * HOUR, WindowGrid::HOURLY),
+        vec![10 * HOUR]
+    );
+}
+
+#[test]
+fn a_task_grid_with_an_unaligned_origin_names_its_own_windows() {
+    let grid = WindowGrid {
+        origin: 1_000,
+        secs: 60,
+    };
+    assert_eq!(grid.start_of(1_000), 1_000);
+    assert_eq!(grid.start_of(1_059), 1_000);
+    assert_eq!(grid.start_of(1_060), 1_060);
+    assert_eq!(grid.start_of(999), 940);
+    assert_eq!(grid.start_of(0), 0);
+    assert_eq!(windows_touched(1_030, 1_100, grid), vec![1_000, 1_060]);
 }
 
 #[test]
@@ -148,7 +168,12 @@ fn exposure_reaching_past_now_is_counted_out_of_period() {
 #[test]
 fn crowding_report_is_for_the_arrival_window() {
     let visit = checkin(1, 9, 10 * HOUR + 59 * 60, 30);
-    let report = crowding_report(&visit, "crowd", HOUR, &mut StdRng::seed_from_u64(3));
+    let report = crowding_report(
+        &visit,
+        "crowd",
+        WindowGrid::HOURLY,
+        &mut StdRng::seed_from_u64(3),
+    );
     assert_eq!((report.window_start, report.venue_code), (10 * HOUR, 9));
 }
 
