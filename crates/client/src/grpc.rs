@@ -235,6 +235,10 @@ impl<P: Presenter> GrpcUploader<P> {
 }
 
 impl<P: Presenter> Uploader for GrpcUploader<P> {
+    fn serves(&self, report: &PreparedReport) -> bool {
+        report.task_id == self.inner.task_hex
+    }
+
     fn upload(
         &self,
         report: &PreparedReport,

@@ -17,6 +17,7 @@
 //! | [`diary`] | the local check-in diary, kept 14 days in a file written atomically |
 //! | [`upload`] | crowding and outbreak report preparation (spreading, padding), retried uploads |
 //! | [`grpc`] | the uploader (shard, seal, present, upload to the leader) and the registry client |
+//! | [`net`] | the exposure-list download |
 //! | [`exposure`] | the signed exposure list, its verification, and matching against the diary |
 //! | [`civil`] | calendar dates from Unix days, for validity dates on posters |
 //!
@@ -26,10 +27,13 @@ pub mod civil;
 pub mod diary;
 pub mod exposure;
 pub mod fallback;
-#[cfg(feature = "grpc")]
+#[cfg(feature = "net")]
 pub mod grpc;
 pub mod legacy;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod payload;
+#[cfg(feature = "poster")]
 pub mod poster;
 pub mod registry;
 pub mod scan;

@@ -103,6 +103,32 @@ pub struct PaddingParams {
     pub reports_per_window: usize,
     /// Days of windows covered, ending with the window of `now`.
     pub days: u64,
+    /// No window starting before this instant is covered: the first window the task still
+    /// accepts (its earlier windows are sealed) or the task's start. 0 for no bound.
+    pub not_before: UnixSeconds,
+}
+
+impl PaddingParams {
+    /// The shape of an upload to `task` at `now`: `reports_per_window` reports in every window
+    /// of the last [`RETENTION_DAYS`](crate::diary::RETENTION_DAYS) days that the task still
+    /// accepts (windows from its start on, not yet sealed).
+    pub fn for_task(
+        task: &hotspot_core::task::TaskConfig,
+        reports_per_window: usize,
+        now: UnixSeconds,
+    ) -> Self {
+        // Window w is sealed once now >= start + (w + 1) * length + grace, so the first open
+        // window is floor((now - start - grace) / length), or window 0.
+        let secs = task.window_seconds.max(1);
+        let first_open = now
+            .checked_sub(task.start_unix.saturating_add(task.grace_seconds))
+            .map_or(0, |d| d / secs);
+        Self {
+            reports_per_window,
+            days: crate::diary::RETENTION_DAYS,
+            not_before: task.window_start(first_open),
+        }
+    }
 }
 
 /// A padded outbreak upload.
@@ -178,7 +204,13 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
 ) -> OutbreakUpload {
     let window_secs = spread_params.grid.secs.max(1);
     let last = spread_params.grid.start_of(now);
-    let first = last.saturating_sub(padding.days * DAY_SECS) + window_secs;
+    let earliest = spread_params.grid.start_of(padding.not_before);
+    let earliest = if earliest < padding.not_before {
+        earliest + window_secs
+    } else {
+        earliest
+    };
+    let first = (last.saturating_sub(padding.days * DAY_SECS) + window_secs).max(earliest);
     let cells = spread(checkins, spread_params);
     let (mut reports, mut real, mut over_limit) = (Vec::new(), 0, 0);
 
@@ -232,8 +264,14 @@ pub enum UploadError {
     Rejected(String),
 }
 
-/// Sends one prepared report to the leader. Implemented by the gRPC client (see docs/qr.md).
+/// Sends one prepared report to the leader. Implemented by [`crate::grpc::GrpcUploader`].
 pub trait Uploader {
+    /// Whether this uploader takes `report` (an uploader serves one task; the outbox may hold
+    /// reports of several). [`drain_outbox`] leaves the others in the outbox.
+    fn serves(&self, _report: &PreparedReport) -> bool {
+        true
+    }
+
     /// Uploads `report`; `Ok` means the leader has stored it durably (or already had it).
     fn upload(
         &self,
@@ -308,7 +346,7 @@ pub enum DrainError {
 /// Acknowledgements persisted together; a crash resends at most this many known ids.
 const ACK_BATCH: usize = 64;
 
-/// Uploads every report in the diary's outbox, in order, retrying transient failures with
+/// Uploads every report in the diary's outbox that `uploader` serves, in order, retrying transient failures with
 /// backoff; acknowledged and rejected reports leave the outbox, the rest stay for next time.
 pub async fn drain_outbox<U: Uploader, R: Rng + ?Sized>(
     diary: &mut Diary,
@@ -316,7 +354,12 @@ pub async fn drain_outbox<U: Uploader, R: Rng + ?Sized>(
     policy: RetryPolicy,
     rng: &mut R,
 ) -> Result<UploadSummary, DrainError> {
-    let pending: Vec<PreparedReport> = diary.outbox().to_vec();
+    let pending: Vec<PreparedReport> = diary
+        .outbox()
+        .iter()
+        .filter(|r| uploader.serves(r))
+        .cloned()
+        .collect();
     let mut summary = UploadSummary::default();
     let mut done: Vec<[u8; 16]> = Vec::new();
     for report in &pending {
