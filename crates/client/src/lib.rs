@@ -18,10 +18,12 @@
 //! | [`upload`] | crowding and outbreak report preparation (spreading, padding), retried uploads |
 //! | [`exposure`] | the signed exposure list, its verification, and matching against the diary |
 //! | [`civil`] | calendar dates from Unix days, for validity dates on posters |
+//! | [`credential`] | the credential wallet: obtain from the issuer over gRPC, present per report |
 //!
 //! Randomness is an explicit argument of every function that needs it; the CLI draws it.
 
 pub mod civil;
+pub mod credential;
 pub mod diary;
 pub mod exposure;
 pub mod fallback;
