@@ -20,10 +20,13 @@
 //! | [`net`] | the exposure-list download |
 //! | [`exposure`] | the signed exposure list, its verification, and matching against the diary |
 //! | [`civil`] | calendar dates from Unix days, for validity dates on posters |
+//! | [`credential`] | the credential wallet: obtain from the issuer over gRPC, present per report |
 //!
 //! Randomness is an explicit argument of every function that needs it; the CLI draws it.
 
 pub mod civil;
+#[cfg(feature = "net")]
+pub mod credential;
 pub mod diary;
 pub mod exposure;
 pub mod fallback;

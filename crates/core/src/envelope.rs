@@ -4,9 +4,8 @@
 //!
 //! A report carries the task id, the window, a fresh 16-byte report id (also the Poplar1
 //! nonce), the Poplar1 public share in clear, the leader's and the helper's input shares each
-//! sealed to that aggregator, and one anonymous-credential presentation (verified on upload
-//! once the credentials crate lands; the field exists already so that the wire format does not
-//! change).
+//! sealed to that aggregator, and one anonymous-credential presentation for (task, window),
+//! which both aggregators verify (see [`crate::credential`] for the policy).
 //!
 //! Binding. Each input share is sealed with:
 //! - `info` = [`INPUT_SHARE_INFO`] followed by the recipient's role byte, so that a leader share
@@ -252,7 +251,7 @@ pub struct ReportEnvelope {
     pub leader_share: HpkeCiphertext,
     /// The helper's sealed input share.
     pub helper_share: HpkeCiphertext,
-    /// The anonymous-credential presentation (empty until the credentials issue lands).
+    /// The anonymous-credential presentation (crates/credentials `Presentation` encoding).
     pub presentation: Vec<u8>,
 }
 

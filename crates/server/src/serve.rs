@@ -17,6 +17,7 @@ use hotspot_proto::v1;
 use crate::collector::CollectorService;
 use crate::config::{ServerConfig, ServerRole, TlsFiles};
 use crate::helper::AggregationService;
+use crate::issuer::IssuanceService;
 use crate::leader::CollectionService;
 use crate::node::Node;
 use crate::storage::sqlite::SqliteStore;
@@ -46,6 +47,9 @@ pub enum ServeError {
     /// The admin server failed.
     #[error("admin server: {0}")]
     Admin(#[from] std::io::Error),
+    /// The issuer could not be set up.
+    #[error(transparent)]
+    Issuer(#[from] crate::issuer::IssuerError),
 }
 
 /// Runs the role of `config` until `shutdown` resolves.
@@ -57,7 +61,11 @@ pub async fn run(
         path: config.database.clone(),
         source,
     })?;
-    let node = Arc::new(Node::new(&config, Arc::new(store))?);
+    let store = Arc::new(store);
+    let node = Arc::new(Node::new(
+        &config,
+        Arc::clone(&store) as Arc<dyn crate::storage::Store>,
+    )?);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -144,6 +152,14 @@ pub async fn run(
                 .set_serving::<v1::collector_server::CollectorServer<CollectorService>>()
                 .await;
             router.add_service(v1::collector_server::CollectorServer::new(service))
+        }
+        ServerRole::Issuer => {
+            let service = IssuanceService::new(&config, store)?;
+            tokio::spawn(service.clone().prune());
+            health
+                .set_serving::<v1::issuance_server::IssuanceServer<IssuanceService>>()
+                .await;
+            router.add_service(v1::issuance_server::IssuanceServer::new(service))
         }
     };
     tracing::info!(role = ?config.role, listen = %config.listen, "serving");
