@@ -14,6 +14,12 @@
 //! verify_key_file = "verify.key"       # leader and helper: 64 hex digits
 //! registry_file = "registry.txt"       # collector, registry mode: one venue code per line
 //! job_size = 1000
+//! dashboard_token_file = "dashboard.token"  # collector: dashboard on admin_listen (see docs/dashboard.md)
+//! exposure_key_file = "exposure.key"   # collector: Ed25519 seed (64 hex digits) signing /exposure-list
+//! [[webhooks]]                         # collector: alert receivers, one table each
+//! name = "ops"
+//! url = "https://alerts.example/hook"
+//! key_file = "ops.hmac"                # HMAC key, hex (>= 64 digits); or key_env = "VAR"
 //! [tls]                                # optional mTLS between leader and helper
 //! cert = "node.pem"
 //! key = "node.key"
@@ -23,7 +29,8 @@
 //! Overrides: `HOTSPOT_LISTEN`, `HOTSPOT_ADMIN_LISTEN`, `HOTSPOT_DATABASE`,
 //! `HOTSPOT_HELPER_URL`, `HOTSPOT_LEADER_URL`, `HOTSPOT_JOB_SIZE`. Secrets:
 //! `HOTSPOT_HPKE_KEY` (`<key_id>:<64 hex digits>`, replaces the key files) and
-//! `HOTSPOT_VERIFY_KEY` (64 hex digits, replaces the verify key file).
+//! `HOTSPOT_VERIFY_KEY` (64 hex digits, replaces the verify key file), `HOTSPOT_DASHBOARD_TOKEN`
+//! and `HOTSPOT_EXPOSURE_KEY` (replace their files).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -110,6 +117,10 @@ struct ConfigToml {
     job_size: Option<usize>,
     search_poll_seconds: Option<u64>,
     tls: Option<TlsToml>,
+    dashboard_token_file: Option<PathBuf>,
+    exposure_key_file: Option<PathBuf>,
+    #[serde(default)]
+    webhooks: Vec<crate::dashboard::WebhookToml>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +184,8 @@ pub struct ServerConfig {
     pub search_poll_seconds: u64,
     /// mTLS material, when configured.
     pub tls: Option<TlsFiles>,
+    /// The collector's dashboard token, exposure-list key and webhooks.
+    pub dashboard: crate::dashboard::DashboardConfig,
 }
 
 /// The 32-byte Poplar1 verification key. Zeroized on drop, never printed.
@@ -273,6 +286,13 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         None => Vec::new(),
     };
     let tls = raw.tls.map(|t| load_tls(&t, base)).transpose()?;
+    let dashboard = crate::dashboard::DashboardConfig::load(
+        raw.dashboard_token_file.as_deref(),
+        raw.exposure_key_file.as_deref(),
+        &raw.webhooks,
+        base,
+        env,
+    )?;
 
     let config = ServerConfig {
         role: raw.role,
@@ -288,12 +308,14 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         job_size,
         search_poll_seconds: raw.search_poll_seconds.unwrap_or(5),
         tls,
+        dashboard,
     };
     check_role(&config)?;
     Ok(config)
 }
 
 fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
+    crate::dashboard::check_config(c)?;
     if c.keyring.public_keys().is_empty() {
         return Err(field(
             "hpke_key_files",

@@ -9,7 +9,8 @@
 //! | [`leader`] | the leader's aggregation jobs and the `Collection` service |
 //! | [`helper`] | the helper's `Aggregation` service |
 //! | [`collector`] | the search driver, alerts, the alert stream |
-//! | [`admin`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`admin`] | `/healthz`, `/readyz`, `/metrics`, and the collector's dashboard |
+//! | [`dashboard`] | the collector's dashboard, webhooks and exposure list over its store |
 //! | [`serve`] | wiring: one role, health, reflection, mTLS, graceful shutdown |
 //!
 //! Nothing here does field arithmetic: the Poplar1 work goes through `hotspot-vdaf`'s batch
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod collector;
 pub mod config;
+pub mod dashboard;
 pub mod helper;
 pub mod leader;
 pub mod node;

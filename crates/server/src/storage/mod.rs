@@ -15,7 +15,9 @@
 //! | `rejected` | leader, helper | reports out of their batch for good, with the level and reason |
 //! | `alerts` | collector | the alert log; its rowid is the stream cursor |
 //! | `searches` | collector | finished searches per batch |
+//! | `webhook_cursors`, `webhook_deliveries` | collector | the webhook outbox ([`dashboard`]) |
 
+pub mod dashboard;
 pub mod sqlite;
 
 use hotspot_core::envelope::{ReportEnvelope, ReportId};

@@ -5,6 +5,8 @@
 //! Migrations are numbered; `schema_version` holds the highest one applied. A file written by
 //! a newer build (a higher version than [`SCHEMA_VERSION`]) is refused rather than guessed at.
 
+mod dashboard;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -19,10 +21,11 @@ use super::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migrations, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE reports (
     task BLOB NOT NULL,
     window INTEGER NOT NULL,
@@ -65,7 +68,10 @@ CREATE TABLE searches (
     task BLOB NOT NULL, window INTEGER NOT NULL, finished INTEGER NOT NULL,
     PRIMARY KEY (task, window)
 );
-"#];
+"#,
+    // 2: the collector's webhook outbox (storage/sqlite/dashboard.rs).
+    dashboard::MIGRATION,
+];
 
 /// A SQLite database file.
 pub struct SqliteStore {
