@@ -84,90 +84,9 @@ pub struct VenuePayload {
     pub signature: Vec<u8>,
 }
 
-/// Venue categories. The outbreak rules (crates/core `rules`) give each one an exposure time
-/// and alert levels; the codes are part of the wire format.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum VenueCategory {
-    /// Anything else.
-    Other = 0,
-    /// Restaurant, café, canteen.
-    Restaurant = 1,
-    /// Bar, club.
-    Bar = 2,
-    /// Shop.
-    Retail = 3,
-    /// Office or other workplace.
-    Workplace = 4,
-    /// School, university.
-    Education = 5,
-    /// Gym, sports hall.
-    Sports = 6,
-    /// Cinema, theatre, concert.
-    Culture = 7,
-    /// Church, mosque, synagogue, temple.
-    Worship = 8,
-    /// Hairdresser, other close-contact service.
-    PersonalCare = 9,
-    /// Private gathering.
-    PrivateEvent = 10,
-    /// Public building, health care.
-    PublicBuilding = 11,
-}
-
-impl VenueCategory {
-    /// Every category, in code order.
-    pub const ALL: [Self; 12] = [
-        Self::Other,
-        Self::Restaurant,
-        Self::Bar,
-        Self::Retail,
-        Self::Workplace,
-        Self::Education,
-        Self::Sports,
-        Self::Culture,
-        Self::Worship,
-        Self::PersonalCare,
-        Self::PrivateEvent,
-        Self::PublicBuilding,
-    ];
-
-    /// The category with wire code `code`.
-    pub fn from_code(code: u32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(code).ok()?).copied()
-    }
-
-    /// The wire code.
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-
-    /// The snake_case name used in the CLI and in files.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Other => "other",
-            Self::Restaurant => "restaurant",
-            Self::Bar => "bar",
-            Self::Retail => "retail",
-            Self::Workplace => "workplace",
-            Self::Education => "education",
-            Self::Sports => "sports",
-            Self::Culture => "culture",
-            Self::Worship => "worship",
-            Self::PersonalCare => "personal_care",
-            Self::PrivateEvent => "private_event",
-            Self::PublicBuilding => "public_building",
-        }
-    }
-
-    /// The category named `name` (see [`Self::name`]).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.name() == name)
-    }
-}
+/// Venue categories and their wire codes: the one list in crates/core, shared with the
+/// registry, the collector and the alert rules.
+pub use hotspot_core::venue::VenueCategory;
 
 /// A venue as the registry describes it, before signing or after verification.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,8 +12,9 @@
 //! venue's capacity is sized for its usual demand (peak occupancy without events over a
 //! log-normal utilisation with median 50 %, at least the category's minimum). A few venues
 //! host an evening event that draws a crowd beyond their usual use; they, and the venues whose
-//! usual peak runs close to their capacity, are the crowded ones. Visitors live at a home point and are workers (at an office, or as staff of a
-//! shop, restaurant, cafe, bar, gym or cinema), pupils, or at home during the day; their
+//! usual peak runs close to their capacity, are the crowded ones. Visitors live at a home point
+//! and are workers (at a workplace, or as staff of a shop, restaurant, bar, sports hall or
+//! cinema), pupils, or at home during the day; their
 //! routines add a morning coffee, lunch, shopping and evening leisure with fixed
 //! probabilities. A destination is chosen by a gravity rule among a few random venues of the
 //! wanted category: weight = popularity / (1 + distance / 1 km)^2.
@@ -342,16 +343,17 @@ fn hours(arrival: u64, stay: u64) -> impl Iterator<Item = u64> {
         .filter(|&w| w < WINDOWS)
 }
 
-/// Category mix (per thousand venues), capacity range, and whether the venue has staff.
-const MIX: [(VenueCategory, u32, u32, u32); 8] = [
-    (VenueCategory::Restaurant, 150, 20, 120),
+/// Category mix (per thousand venues) and capacity range (the low end is also the minimum
+/// capacity).
+/// Restaurants include cafes and canteens, hence their wide capacity range.
+const MIX: [(VenueCategory, u32, u32, u32); 7] = [
+    (VenueCategory::Restaurant, 290, 10, 120),
     (VenueCategory::Bar, 100, 20, 150),
-    (VenueCategory::Cafe, 140, 10, 60),
-    (VenueCategory::Shop, 330, 10, 200),
-    (VenueCategory::Office, 150, 20, 400),
-    (VenueCategory::School, 20, 150, 900),
-    (VenueCategory::Gym, 70, 20, 120),
-    (VenueCategory::Cinema, 40, 80, 500),
+    (VenueCategory::Retail, 330, 10, 200),
+    (VenueCategory::Workplace, 150, 20, 400),
+    (VenueCategory::Education, 20, 150, 900),
+    (VenueCategory::Sports, 70, 20, 120),
+    (VenueCategory::Culture, 40, 80, 500),
 ];
 
 fn generate_venues(config: &CityConfig, rng: &mut Xoshiro256PlusPlus) -> Vec<Venue> {
@@ -369,7 +371,7 @@ fn generate_venues(config: &CityConfig, rng: &mut Xoshiro256PlusPlus) -> Vec<Ven
                 slot < acc
             })
             .map(|&(c, _, lo, hi)| (c, lo, hi))
-            .unwrap_or((VenueCategory::Shop, 10, 200));
+            .unwrap_or((VenueCategory::Retail, 10, 200));
         // A first capacity from the category's range; `size_capacities` resizes it for demand.
         let capacity = rng.random_range(lo..=hi);
 
@@ -524,16 +526,15 @@ fn routine(
     // Work or school.
     if kind < 60 {
         let category = if rng.random_bool(0.75) {
-            VenueCategory::Office
+            VenueCategory::Workplace
         } else {
             [
-                VenueCategory::Shop,
+                VenueCategory::Retail,
                 VenueCategory::Restaurant,
-                VenueCategory::Cafe,
-                VenueCategory::Gym,
-                VenueCategory::Cinema,
+                VenueCategory::Sports,
+                VenueCategory::Culture,
                 VenueCategory::Bar,
-            ][rng.random_range(0..6)]
+            ][rng.random_range(0..5)]
         };
         let work = index.choose(category, home, venues, rng);
         let start = rng.random_range(7 * HOUR..=10 * HOUR) / (15 * MIN) * (15 * MIN);
@@ -548,7 +549,7 @@ fn routine(
             day_anchor = (venues[w as usize].x, venues[w as usize].y);
         }
         if rng.random_bool(0.2) {
-            let cafe = index.choose(VenueCategory::Cafe, home, venues, rng);
+            let cafe = index.choose(VenueCategory::Restaurant, home, venues, rng);
             visit(
                 cafe,
                 start.saturating_sub(30 * MIN),
@@ -558,19 +559,14 @@ fn routine(
             );
         }
     } else if kind < 78 {
-        let school = index.choose(VenueCategory::School, home, venues, rng);
+        let school = index.choose(VenueCategory::Education, home, venues, rng);
         visit(school, 8 * HOUR, 8 * HOUR, Role::Customer, out);
         day_anchor = school.map_or(home, |s| (venues[s as usize].x, venues[s as usize].y));
     }
 
     // Lunch near where the day is spent.
     if rng.random_bool(0.55) {
-        let category = if rng.random_bool(0.6) {
-            VenueCategory::Restaurant
-        } else {
-            VenueCategory::Cafe
-        };
-        let lunch = index.choose(category, day_anchor, venues, rng);
+        let lunch = index.choose(VenueCategory::Restaurant, day_anchor, venues, rng);
         let at = rng.random_range(11 * HOUR + 45 * MIN..=13 * HOUR + 30 * MIN);
         visit(
             lunch,
@@ -583,7 +579,7 @@ fn routine(
 
     // Shopping.
     if rng.random_bool(0.4) {
-        let shop = index.choose(VenueCategory::Shop, home, venues, rng);
+        let shop = index.choose(VenueCategory::Retail, home, venues, rng);
         let at = rng.random_range(10 * HOUR..=19 * HOUR);
         visit(
             shop,
@@ -615,8 +611,8 @@ fn routine(
         let (category, lo, hi) = match rng.random_range(0..100u32) {
             0..35 => (VenueCategory::Bar, 60 * MIN, 150 * MIN),
             35..65 => (VenueCategory::Restaurant, 60 * MIN, 120 * MIN),
-            65..85 => (VenueCategory::Gym, 45 * MIN, 90 * MIN),
-            _ => (VenueCategory::Cinema, 120 * MIN, 150 * MIN),
+            65..85 => (VenueCategory::Sports, 45 * MIN, 90 * MIN),
+            _ => (VenueCategory::Culture, 120 * MIN, 150 * MIN),
         };
         let place = index.choose(category, home, venues, rng);
         let at = rng.random_range(18 * HOUR..=20 * HOUR + 30 * MIN);
@@ -630,14 +626,14 @@ fn routine(
     }
 }
 
-/// One venue in 200 (at least one) hosts an evening event: bars, restaurants, cinemas, gyms
-/// and shops.
+/// One venue in 200 (at least one) hosts an evening event: bars, restaurants, cinemas,
+/// sports halls and shops.
 fn choose_events(venues: &[Venue], rng: &mut Xoshiro256PlusPlus) -> Vec<u32> {
     let hosts: Vec<u32> = (0..venues.len() as u32)
         .filter(|&i| {
             !matches!(
                 venues[i as usize].info.category,
-                VenueCategory::Office | VenueCategory::School
+                VenueCategory::Workplace | VenueCategory::Education
             )
         })
         .collect();
@@ -662,8 +658,8 @@ fn seed_outbreak(
                 venues[i as usize].info.category,
                 VenueCategory::Restaurant
                     | VenueCategory::Bar
-                    | VenueCategory::Gym
-                    | VenueCategory::Office
+                    | VenueCategory::Sports
+                    | VenueCategory::Workplace
             )
         })
         .collect();
@@ -707,7 +703,7 @@ mod tests {
         assert_eq!(codes.len(), city.venues.len());
         assert!(codes.iter().all(|&c| c != 0 && c >> 32 == 0));
         let categories: HashSet<_> = city.venues.iter().map(|v| v.info.category).collect();
-        assert_eq!(categories.len(), VenueCategory::ALL.len());
+        assert_eq!(categories.len(), MIX.len());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! | module | holds |
 //! |---|---|
 //! | [`task`] | task parameters shared by every party (kind, bits, windows, search mode) |
+//! | [`venue`] | venue categories and their stable wire codes |
 //! | [`envelope`] | the report envelope: HPKE-encrypted Poplar1 input shares and their binding |
 //! | [`search`] | the heavy-hitter search planner (registry and open modes) |
 //! | [`dp`] | the discrete Gaussian sampler and the zCDP accountant |
@@ -15,3 +16,4 @@ pub mod envelope;
 pub mod rules;
 pub mod search;
 pub mod task;
+pub mod venue;

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::RangeInclusive;
 
 use crate::task::DUMMY_VENUE_CODE;
+pub use crate::venue::VenueCategory;
 
 /// Errors of rule configuration and report shaping.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,41 +55,6 @@ pub enum RulesError {
         /// Reports per window.
         limit: usize,
     },
-}
-
-/// Venue categories, as printed on the poster and kept in the registry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum VenueCategory {
-    /// Restaurant.
-    Restaurant,
-    /// Bar or club.
-    Bar,
-    /// Cafe or canteen.
-    Cafe,
-    /// Shop.
-    Shop,
-    /// Office or other workplace.
-    Office,
-    /// School.
-    School,
-    /// Gym or sports hall.
-    Gym,
-    /// Cinema, theatre or concert hall.
-    Cinema,
-}
-
-impl VenueCategory {
-    /// Every category, in declaration order.
-    pub const ALL: [VenueCategory; 8] = [
-        Self::Restaurant,
-        Self::Bar,
-        Self::Cafe,
-        Self::Shop,
-        Self::Office,
-        Self::School,
-        Self::Gym,
-        Self::Cinema,
-    ];
 }
 
 /// How a visitor was at a venue: outbreak exposure times differ by role.
@@ -235,9 +201,10 @@ impl OutbreakRule {
         }
     }
 
-    /// The defaults: orange at 1 and red at 3 where people sit close for long (restaurants,
-    /// bars, cafes, gyms), orange at 2 and red at 5 elsewhere; customers exposed 2 h (1 h in
-    /// shops), staff 12 h.
+    /// The defaults: orange at 1 and red at 3 where people are close together for long
+    /// (restaurants, bars, sports, worship, personal care, private events), orange at 2 and
+    /// red at 5 elsewhere; customers exposed 2 h (1 h in shops, personal care and public
+    /// buildings), staff 12 h. Codes nobody registered (open mode) get the strict levels.
     pub fn default_rules() -> Self {
         const HOUR: u64 = 3600;
         let rule = |orange, red, customer_hours: u64| CategoryRule {
@@ -252,12 +219,15 @@ impl OutbreakRule {
                 let r = match c {
                     VenueCategory::Restaurant
                     | VenueCategory::Bar
-                    | VenueCategory::Cafe
-                    | VenueCategory::Gym => rule(1, 3, 2),
-                    VenueCategory::Shop => rule(2, 5, 1),
-                    VenueCategory::Office | VenueCategory::School | VenueCategory::Cinema => {
-                        rule(2, 5, 2)
-                    }
+                    | VenueCategory::Sports
+                    | VenueCategory::Worship
+                    | VenueCategory::PrivateEvent => rule(1, 3, 2),
+                    VenueCategory::PersonalCare => rule(1, 3, 1),
+                    VenueCategory::Retail | VenueCategory::PublicBuilding => rule(2, 5, 1),
+                    VenueCategory::Workplace
+                    | VenueCategory::Education
+                    | VenueCategory::Culture
+                    | VenueCategory::Other => rule(2, 5, 2),
                 };
                 (c, r)
             })
@@ -412,11 +382,11 @@ mod tests {
     use super::*;
 
     const CAFE: VenueInfo = VenueInfo {
-        category: VenueCategory::Cafe,
+        category: VenueCategory::Restaurant,
         capacity: 40,
     };
     const SHOP: VenueInfo = VenueInfo {
-        category: VenueCategory::Shop,
+        category: VenueCategory::Retail,
         capacity: 40,
     };
 
@@ -469,13 +439,13 @@ mod tests {
     #[test]
     fn outbreak_levels_have_sharp_edges() {
         let rules = Rules::Outbreak(OutbreakRule::default_rules());
-        // Cafe: orange at 1, red at 3.
+        // Restaurant: orange at 1, red at 3.
         assert_eq!(rules.evaluate(9, Some(&CAFE), 0), None);
         assert_eq!(rules.evaluate(9, Some(&CAFE), 1), Some(AlertLevel::Orange));
         assert_eq!(rules.evaluate(9, Some(&CAFE), 2), Some(AlertLevel::Orange));
         assert_eq!(rules.evaluate(9, Some(&CAFE), 3), Some(AlertLevel::Red));
         assert_eq!(rules.evaluate(9, Some(&CAFE), 4), Some(AlertLevel::Red));
-        // Shop: orange at 2, red at 5.
+        // Retail: orange at 2, red at 5.
         assert_eq!(rules.evaluate(9, Some(&SHOP), 1), None);
         assert_eq!(rules.evaluate(9, Some(&SHOP), 2), Some(AlertLevel::Orange));
         assert_eq!(rules.evaluate(9, Some(&SHOP), 4), Some(AlertLevel::Orange));
@@ -518,11 +488,11 @@ mod tests {
             7200
         );
         assert_eq!(
-            rule.exposure_secs(VenueCategory::Shop, Role::Customer),
+            rule.exposure_secs(VenueCategory::Retail, Role::Customer),
             3600
         );
         assert_eq!(
-            rule.exposure_secs(VenueCategory::Shop, Role::Staff),
+            rule.exposure_secs(VenueCategory::Retail, Role::Staff),
             12 * 3600
         );
         assert_eq!(rule.min_threshold(), 1);
