@@ -21,7 +21,6 @@ use hotspot_vdaf::Poplar1;
 
 use crate::city::City;
 use crate::cluster::{Cluster, ClusterSpec, stop};
-use crate::report::make_report;
 
 /// `hotspot demo` options.
 #[derive(Debug, Args)]
@@ -141,7 +140,9 @@ fn run_pipeline(cluster: &Cluster, city: &City, expected: &HashSet<u64>) -> Resu
     let mut rng = rand::rng();
     let mut reports = Vec::with_capacity(city.checkins.len());
     for &venue in &city.checkins {
-        reports.push(make_report(&task, &poplar, venue, 0, &mut rng)?);
+        reports.push(hotspot_client::grpc::seal_for_task(
+            &task, &poplar, venue, 0, &mut rng,
+        )?);
         pb.inc(1);
     }
     pb.finish();
