@@ -198,6 +198,17 @@ async fn exposure_list_is_signed_and_holds_the_outbreak_cells() {
 
     let other = ed25519_dalek::SigningKey::from_bytes(&[0x12; 32]).verifying_key();
     assert!(ExposureList::verify(&reply.body, &other).is_err());
+
+    // The public key is published beside the list, for apps to pin.
+    let key = get(&format!("http://{addr}/exposure-list/key"), &[]).await;
+    assert_eq!(key.status, StatusCode::OK);
+    assert_eq!(
+        key.text(),
+        format!(
+            "{}\n",
+            hex::encode(exposure_key().verifying_key().as_bytes())
+        )
+    );
 }
 
 /// Pages carry a script-free-origin CSP, no caching and no sniffing; logout expires the session.
@@ -255,4 +266,6 @@ async fn exposure_list_is_absent_without_a_signing_key() {
     tokio::spawn(async move { axum::serve(listener, hotspot_dashboard::router(state)).await });
     let reply = get(&format!("http://{addr}/exposure-list"), &[]).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let key = get(&format!("http://{addr}/exposure-list/key"), &[]).await;
+    assert_eq!(key.status, StatusCode::NOT_FOUND);
 }

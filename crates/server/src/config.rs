@@ -17,6 +17,12 @@
 //! issuer_token_file = "ha.token"       # issuer: the health authority's bearer token
 //! registry_file = "registry.txt"       # collector, registry mode: one venue code per line
 //! job_size = 1000
+//! dashboard_token_file = "dashboard.token"  # collector: dashboard on admin_listen (see docs/dashboard.md)
+//! exposure_key_file = "exposure.key"   # collector: Ed25519 seed (64 hex digits) signing /exposure-list
+//! [[webhooks]]                         # collector: alert receivers, one table each
+//! name = "ops"
+//! url = "https://alerts.example/hook"
+//! key_file = "ops.hmac"                # HMAC key, hex (>= 64 digits); or key_env = "VAR"
 //! [tls]                                # optional mTLS between leader and helper
 //! cert = "node.pem"
 //! key = "node.key"
@@ -27,8 +33,9 @@
 //! `HOTSPOT_HELPER_URL`, `HOTSPOT_LEADER_URL`, `HOTSPOT_JOB_SIZE`. Secrets:
 //! `HOTSPOT_HPKE_KEY` (`<key_id>:<64 hex digits>`, replaces the key files),
 //! `HOTSPOT_VERIFY_KEY` (64 hex digits, replaces the verify key file),
-//! `HOTSPOT_CREDENTIAL_KEY`, `HOTSPOT_ISSUER_HASH_KEY` (64 hex digits each) and
-//! `HOTSPOT_ISSUER_TOKEN` (replace the files of the same name).
+//! `HOTSPOT_CREDENTIAL_KEY`, `HOTSPOT_ISSUER_HASH_KEY` (64 hex digits each),
+//! `HOTSPOT_ISSUER_TOKEN`, `HOTSPOT_DASHBOARD_TOKEN` and `HOTSPOT_EXPOSURE_KEY` (each replaces
+//! the file of the same name).
 //!
 //! The issuer needs no task and no HPKE key: `tasks` may be left out of its file.
 
@@ -123,6 +130,10 @@ struct ConfigToml {
     job_size: Option<usize>,
     search_poll_seconds: Option<u64>,
     tls: Option<TlsToml>,
+    dashboard_token_file: Option<PathBuf>,
+    exposure_key_file: Option<PathBuf>,
+    #[serde(default)]
+    webhooks: Vec<crate::dashboard::WebhookToml>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +204,8 @@ pub struct ServerConfig {
     pub search_poll_seconds: u64,
     /// mTLS material, when configured.
     pub tls: Option<TlsFiles>,
+    /// The collector's dashboard token, exposure-list key and webhooks.
+    pub dashboard: crate::dashboard::DashboardConfig,
 }
 
 /// The 32-byte Poplar1 verification key. Zeroized on drop, never printed.
@@ -342,6 +355,13 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         None => Vec::new(),
     };
     let tls = raw.tls.map(|t| load_tls(&t, base)).transpose()?;
+    let dashboard = crate::dashboard::DashboardConfig::load(
+        raw.dashboard_token_file.as_deref(),
+        raw.exposure_key_file.as_deref(),
+        &raw.webhooks,
+        base,
+        env,
+    )?;
 
     let config = ServerConfig {
         role: raw.role,
@@ -360,6 +380,7 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         job_size,
         search_poll_seconds: raw.search_poll_seconds.unwrap_or(5),
         tls,
+        dashboard,
     };
     check_role(&config)?;
     Ok(config)
@@ -379,6 +400,7 @@ fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
             _ => Ok(()),
         };
     }
+    crate::dashboard::check_config(c)?;
     if c.keyring.public_keys().is_empty() {
         return Err(field(
             "hpke_key_files",

@@ -11,7 +11,8 @@
 //! | [`leader`] | the leader's aggregation jobs and the `Collection` service |
 //! | [`helper`] | the helper's `Aggregation` service |
 //! | [`collector`] | the search driver, alerts, the alert stream |
-//! | [`admin`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`admin`] | `/healthz`, `/readyz`, `/metrics`, and the collector's dashboard |
+//! | [`dashboard`] | the collector's dashboard, webhooks and exposure list over its store |
 //! | [`serve`] | wiring: one role, health, reflection, mTLS, graceful shutdown |
 //!
 //! Nothing here does field arithmetic: the Poplar1 work goes through `hotspot-vdaf`'s batch
@@ -21,6 +22,7 @@ pub mod admin;
 pub mod collector;
 pub mod config;
 pub mod credential;
+pub mod dashboard;
 pub mod helper;
 pub mod issuer;
 pub mod leader;

@@ -75,12 +75,30 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    // Admin port.
+    // The collector's dashboard, exposure list and webhook dispatchers.
+    let mut dashboard = None;
+    if config.role == ServerRole::Collector {
+        let tasks = config.tasks.values().cloned();
+        let mounted = crate::dashboard::mount(&config.dashboard, store.clone(), tasks)
+            .map_err(|e| ServeError::Config(format!("webhooks: {e}")))?;
+        for dispatcher in mounted.dispatchers {
+            tokio::spawn(dispatcher.run(stopped(stop_rx.clone())));
+        }
+        dashboard = mounted.router;
+    }
+
+    // Admin port (bound here, so that a port in use fails the start).
     if let Some(addr) = config.admin_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        if dashboard.is_some() {
+            tracing::info!(url = %format!("http://{addr}/dashboard"), "dashboard served");
+        }
         let metrics = crate::admin::install_metrics();
         let (node, stop) = (Arc::clone(&node), stopped(stop_rx.clone()));
         tokio::spawn(async move {
-            if let Err(e) = crate::admin::serve_admin(addr, node, metrics, stop).await {
+            if let Err(e) =
+                crate::admin::serve_admin(listener, node, metrics, dashboard, stop).await
+            {
                 tracing::error!(error = %e, "admin server failed");
             }
         });

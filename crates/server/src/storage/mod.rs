@@ -19,7 +19,9 @@
 //! | `enrolments` | issuer | keyed hashes of the enrolment ids the operator provisioned |
 //! | `crowding_issuances` | issuer | one crowding credential per (enrolment, day): request digest, response |
 //! | `diagnosis_codes` | issuer | keyed hashes of diagnosis codes, expiry, the one use |
+//! | `webhook_cursors`, `webhook_deliveries` | collector | the webhook outbox ([`dashboard`]) |
 
+pub mod dashboard;
 pub mod sqlite;
 
 use hotspot_core::envelope::{ReportEnvelope, ReportId};

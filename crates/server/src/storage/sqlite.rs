@@ -5,6 +5,8 @@
 //! Migrations are numbered; `schema_version` holds the highest one applied. A file written by
 //! a newer build (a higher version than [`SCHEMA_VERSION`]) is refused rather than guessed at.
 
+mod dashboard;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -19,7 +21,7 @@ use super::{
 };
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migrations, in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -86,6 +88,8 @@ CREATE TABLE diagnosis_codes (
     request_digest BLOB, response BLOB
 ) WITHOUT ROWID;
 "#,
+    // 2: the collector's webhook outbox (storage/sqlite/dashboard.rs).
+    dashboard::MIGRATION,
 ];
 
 /// A SQLite database file.
