@@ -819,7 +819,13 @@ mod tests {
     #[test]
     fn each_bad_dashboard_setting_is_refused_by_name() {
         // (case, role, extra config lines, environment, what the message must name)
-        type Case<'a> = (&'a str, &'a str, String, Vec<(&'static str, &'a str)>, &'a str);
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            String,
+            Vec<(&'static str, &'a str)>,
+            &'a str,
+        );
         let cases: Vec<Case> = vec![
             (
                 "short-token",
