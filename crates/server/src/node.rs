@@ -35,8 +35,6 @@ pub struct Node {
     pub store: Arc<dyn Store>,
     /// Reports per aggregation job.
     pub job_size: usize,
-    /// Registered venue codes (collector).
-    pub registry: Vec<u64>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -75,7 +73,6 @@ impl Node {
             verify_key: config.verify_key.clone(),
             store,
             job_size: config.job_size,
-            registry: config.registry.clone(),
         })
     }
 

@@ -19,6 +19,7 @@ use crate::config::{ServerConfig, ServerRole, TlsFiles};
 use crate::helper::AggregationService;
 use crate::leader::CollectionService;
 use crate::node::Node;
+use crate::storage::Store;
 use crate::storage::sqlite::SqliteStore;
 use crate::upload::{Committer, UploadService};
 
@@ -60,6 +61,12 @@ pub async fn run(
                 source,
             })?,
         );
+    for venue in &config.venues {
+        store.put_venue(venue).map_err(|source| ServeError::Store {
+            path: config.database.clone(),
+            source,
+        })?;
+    }
     let node = Arc::new(Node::new(&config, store.clone())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
