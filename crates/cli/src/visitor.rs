@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use hotspot_client::civil::CivilDate;
+use hotspot_client::credential::{IssuerClient, Wallet};
 use hotspot_client::diary::{Diary, RETENTION_DAYS};
-use hotspot_client::grpc::{GrpcUploader, NoCredential};
+use hotspot_client::grpc::{GrpcUploader, WalletPresenter, reserve_tickets};
 use hotspot_client::registry::{TrustedKey, TrustedKeys};
 use hotspot_client::scan::{ScanConfig, scan};
 use hotspot_client::upload::{
@@ -28,6 +29,9 @@ use hotspot_client::{DAY_SECS, UnixSeconds, exposure, net, poster, unix_now};
 use hotspot_core::rules::{OutbreakRule, Role};
 use hotspot_core::task::{TaskConfig, TaskKind};
 use hotspot_core::venue::VenueCategory;
+use hotspot_credentials::Day;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// The visitor's app: check in, keep the diary, report, match alerts.
 #[derive(Debug, Args)]
@@ -35,6 +39,9 @@ pub struct VisitorArgs {
     /// The diary file (created on first use).
     #[arg(long, env = "HOTSPOT_DIARY", default_value = "hotspot-diary.json")]
     diary: PathBuf,
+    /// The credential wallet file (secret, mode 0600; default: the diary's path + `.wallet`).
+    #[arg(long, env = "HOTSPOT_WALLET")]
+    wallet: Option<PathBuf>,
     #[command(subcommand)]
     command: VisitorCommand,
 }
@@ -94,12 +101,19 @@ struct ScanArgs {
     /// Departure, Unix seconds (default: arrival plus the venue's default duration).
     #[arg(long)]
     departure: Option<UnixSeconds>,
-    /// The crowding task file: report this check-in to it (needs --leader).
+    /// The crowding task file: report this check-in to it (needs --leader, and --issuer with
+    /// --enrolment-id unless today's crowding credential is in the wallet).
     #[arg(long, env = "HOTSPOT_CROWDING_TASK", requires = "leader")]
     crowding_task: Option<PathBuf>,
     /// The leader's gRPC URL, for the crowding report.
     #[arg(long, env = "HOTSPOT_LEADER_URL")]
     leader: Option<String>,
+    /// The issuer's gRPC URL, to obtain today's crowding credential.
+    #[arg(long, env = "HOTSPOT_ISSUER_URL")]
+    issuer: Option<String>,
+    /// This device's enrolment id, as the app operator provisioned it.
+    #[arg(long, env = "HOTSPOT_ENROLMENT_ID")]
+    enrolment_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +123,9 @@ struct ReportArgs {
     code: String,
     #[command(flatten)]
     target: TaskArgs,
+    /// The issuer's gRPC URL, to exchange the code for an outbreak credential.
+    #[arg(long, env = "HOTSPOT_ISSUER_URL")]
+    issuer: String,
     /// Reports per window after padding (default: the task's presentations per window).
     #[arg(long)]
     reports_per_window: Option<usize>,
@@ -140,11 +157,17 @@ struct ExposureArgs {
 pub fn run(args: VisitorArgs) -> anyhow::Result<()> {
     let now = unix_now();
     let mut diary = Diary::open(&args.diary, now)?;
+    let wallet_path = args.wallet.clone().unwrap_or_else(|| {
+        let mut path = args.diary.clone().into_os_string();
+        path.push(".wallet");
+        PathBuf::from(path)
+    });
+    let mut wallet = WalletFile::open(wallet_path, now)?;
     match args.command {
-        VisitorCommand::Scan(scan_args) => check_in(&mut diary, scan_args, now),
+        VisitorCommand::Scan(scan_args) => check_in(&mut diary, &mut wallet, scan_args, now),
         VisitorCommand::Sync(target) => {
             let task = load_task(&target.task)?;
-            let summary = runtime()?.block_on(upload(&mut diary, &target.leader, task))?;
+            let summary = runtime()?.block_on(upload(&mut diary, &wallet, &target.leader, task))?;
             print_summary(&summary, &diary);
             Ok(())
         }
@@ -152,14 +175,21 @@ pub fn run(args: VisitorArgs) -> anyhow::Result<()> {
             print_diary(&diary);
             Ok(())
         }
-        VisitorCommand::ReportPositive(report) => report_positive(&mut diary, report, now),
+        VisitorCommand::ReportPositive(report) => {
+            report_positive(&mut diary, &mut wallet, report, now)
+        }
         VisitorCommand::CheckExposure(exposure_args) => {
             check_exposure(&mut diary, exposure_args, now)
         }
     }
 }
 
-fn check_in(diary: &mut Diary, args: ScanArgs, now: UnixSeconds) -> anyhow::Result<()> {
+fn check_in(
+    diary: &mut Diary,
+    wallet: &mut WalletFile,
+    args: ScanArgs,
+    now: UnixSeconds,
+) -> anyhow::Result<()> {
     // 1. The text: typed, or read from a photo.
     let text = match (&args.payload, &args.image) {
         (Some(text), None) => text.clone(),
@@ -206,11 +236,34 @@ fn check_in(diary: &mut Diary, args: ScanArgs, now: UnixSeconds) -> anyhow::Resu
         .find(|c| c.id == id)
         .context("the check-in just recorded is missing from the diary")?
         .clone();
+    let runtime = runtime()?;
+    let today = Day(u32::try_from(now / DAY_SECS).unwrap_or(u32::MAX));
+    if !wallet.wallet.has(TaskKind::Crowding, today) {
+        let (Some(issuer), Some(enrolment_id)) = (&args.issuer, &args.enrolment_id) else {
+            bail!("no crowding credential for today: give --issuer URL and --enrolment-id ID");
+        };
+        let mut rng = StdRng::from_rng(&mut rand::rng());
+        let obtained = runtime.block_on(async {
+            let mut client = IssuerClient::connect(issuer).await?;
+            client.obtain_crowding(enrolment_id, &mut rng).await
+        });
+        wallet
+            .wallet
+            .insert(obtained.context("--issuer: obtaining today's crowding credential")?);
+        wallet.save()?;
+    }
     let grid = hotspot_client::upload::WindowGrid::of_task(&task);
-    let report = crowding_report(&checkin, &task.id.to_hex(), grid, &mut rand::rng());
-    diary.enqueue([report])?;
+    let mut report = [crowding_report(
+        &checkin,
+        &task.id.to_hex(),
+        grid,
+        &mut rand::rng(),
+    )];
+    reserve_tickets(&mut wallet.wallet, &task, &mut report).context("crowding report")?;
+    wallet.save()?;
+    diary.enqueue(report)?;
     diary.mark_crowding_reported(id)?;
-    match runtime()?.block_on(upload(diary, &leader, task)) {
+    match runtime.block_on(upload(diary, wallet, &leader, task)) {
         Ok(summary) => print_summary(&summary, diary),
         Err(err) => println!(
             "crowding report not sent yet ({err:#}); {} report(s) wait in the outbox for \
@@ -224,12 +277,12 @@ fn check_in(diary: &mut Diary, args: ScanArgs, now: UnixSeconds) -> anyhow::Resu
 /// Drains the outbox of `task` to `leader` with the default retry policy.
 async fn upload(
     diary: &mut Diary,
+    wallet: &WalletFile,
     leader: &str,
     task: TaskConfig,
 ) -> anyhow::Result<UploadSummary> {
-    // TODO(credentials): the wallet of crates/client/src/credential.rs presents a credential
-    // per (task, window) once it lands; until then reports carry no presentation.
-    let uploader = GrpcUploader::connect(leader, task, NoCredential).await?;
+    let presenter = WalletPresenter(wallet.wallet.clone());
+    let uploader = GrpcUploader::connect(leader, task, presenter).await?;
     let summary = drain_outbox(diary, &uploader, RetryPolicy::default(), &mut rand::rng()).await?;
     Ok(summary)
 }
@@ -265,7 +318,12 @@ fn print_diary(diary: &Diary) {
     );
 }
 
-fn report_positive(diary: &mut Diary, args: ReportArgs, now: UnixSeconds) -> anyhow::Result<()> {
+fn report_positive(
+    diary: &mut Diary,
+    wallet: &mut WalletFile,
+    args: ReportArgs,
+    now: UnixSeconds,
+) -> anyhow::Result<()> {
     if args.code.trim().is_empty() {
         bail!("--code: the diagnosis code is empty");
     }
@@ -288,7 +346,7 @@ fn report_positive(diary: &mut Diary, args: ReportArgs, now: UnixSeconds) -> any
         default_exposure_minutes: 120,
     };
     let padding = PaddingParams::for_task(&task, reports_per_window, now);
-    let prepared = outbreak_upload(
+    let mut prepared = outbreak_upload(
         diary.checkins(),
         &task.id.to_hex(),
         now,
@@ -296,6 +354,21 @@ fn report_positive(diary: &mut Diary, args: ReportArgs, now: UnixSeconds) -> any
         padding,
         &mut rand::rng(),
     );
+
+    // The outbreak credential for the diagnosis code, then one presentation per report.
+    let runtime = runtime()?;
+    let mut rng = StdRng::from_rng(&mut rand::rng());
+    let obtained = runtime.block_on(async {
+        let mut client = IssuerClient::connect(&args.issuer).await?;
+        client.obtain_outbreak(&args.code, &mut rng).await
+    });
+    wallet
+        .wallet
+        .insert(obtained.context("--code: exchanging the diagnosis code at the issuer")?);
+    reserve_tickets(&mut wallet.wallet, &task, &mut prepared.reports)
+        .context("reserving a presentation per report")?;
+    wallet.save()?;
+
     let total = prepared.reports.len();
     diary.enqueue(prepared.reports)?;
     println!(
@@ -304,9 +377,7 @@ fn report_positive(diary: &mut Diary, args: ReportArgs, now: UnixSeconds) -> any
          diary's outbox with stable report ids",
         prepared.real, prepared.over_limit, prepared.out_of_period
     );
-    // TODO(credentials): exchange `--code` for an outbreak credential at the issuer (h-cred's
-    // wallet) and present it per window; until then the upload carries no presentation.
-    let summary = runtime()?.block_on(upload(diary, &args.target.leader, task))?;
+    let summary = runtime.block_on(upload(diary, wallet, &args.target.leader, task))?;
     print_summary(&summary, diary);
     Ok(())
 }
@@ -384,6 +455,42 @@ fn trusted_keys(hex_keys: &[String], flag: &str) -> anyhow::Result<TrustedKeys> 
         .map(|hex| TrustedKey::from_hex(hex).with_context(|| flag.to_owned()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(TrustedKeys::new(keys))
+}
+
+/// The wallet and the file it lives in (secret: written atomically, readable by its owner only).
+struct WalletFile {
+    path: PathBuf,
+    wallet: Wallet,
+}
+
+impl WalletFile {
+    fn open(path: PathBuf, now: UnixSeconds) -> anyhow::Result<Self> {
+        let mut wallet = match std::fs::read(&path) {
+            Ok(bytes) => {
+                Wallet::from_bytes(&bytes).with_context(|| format!("wallet {}", path.display()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Wallet::new(),
+            Err(e) => return Err(e).with_context(|| format!("wallet {}", path.display())),
+        };
+        wallet.prune(Day(u32::try_from(now / DAY_SECS).unwrap_or(u32::MAX)));
+        Ok(Self { path, wallet })
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        use std::io::Write;
+
+        let context = || format!("writing wallet {}", self.path.display());
+        let tmp = self.path.with_extension("wallet-tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).with_context(context)?;
+        file.write_all(&self.wallet.to_bytes())
+            .with_context(context)?;
+        file.sync_all().with_context(context)?;
+        std::fs::rename(&tmp, &self.path).with_context(context)
+    }
 }
 
 fn load_task(path: &Path) -> anyhow::Result<TaskConfig> {

@@ -7,7 +7,8 @@
 //! 2. shards the venue code with Poplar1 and seals both input shares
 //!    ([`hotspot_core::envelope::seal_report`]: nonce = report id, context = task id, the
 //!    report's binding as associated data);
-//! 3. attaches one credential presentation for (task, window) from its [`Presenter`];
+//! 3. attaches the credential presentation reserved for the report ([`reserve_tickets`],
+//!    [`WalletPresenter`]);
 //! 4. uploads to the leader and classifies the answer ([`classify`]) for the retry loop of
 //!    [`crate::upload::drain_outbox`].
 //!
@@ -40,7 +41,10 @@ use hotspot_proto::v1;
 use hotspot_proto::v1::upload_client::UploadClient;
 use hotspot_vdaf::Poplar1;
 
-use crate::upload::{PreparedReport, UploadError, Uploader, WindowGrid};
+use hotspot_credentials::KeyId;
+
+use crate::credential::{Ticket, Wallet, WalletError};
+use crate::upload::{PreparedReport, PresentationTicket, UploadError, Uploader, WindowGrid};
 
 /// How long one upload call may take before it counts as a transient failure.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,29 +72,82 @@ pub enum GrpcError {
     /// The task's `bits` is not supported by the engine.
     #[error("task {0}: {1}")]
     Task(TaskId, hotspot_vdaf::VdafError),
+    /// A prepared report does not fit the task (another task, a window off its grid).
+    #[error("{0}")]
+    Report(UploadError),
+    /// The wallet holds no credential for a report's window, or its limit is spent.
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
 }
 
-/// Where a report's credential presentation comes from: the visitor's credential wallet, or
-/// [`NoCredential`] for tasks that ask for none.
+/// Where a report's credential presentation comes from. [`WalletPresenter`] presents the
+/// ticket reserved for the report in the visitor's wallet; tests may plug in their own.
 pub trait Presenter: Send + Sync + 'static {
-    /// One presentation for (task, window). An exhausted limit for this window is a
-    /// [`UploadError::Rejected`]; a wallet that cannot work right now, [`UploadError::Transient`].
-    fn present(&self, task: &TaskId, window: u64) -> Result<Vec<u8>, UploadError>;
+    /// One presentation for `report`, in `window` of `task`. A report that cannot be presented
+    /// for good (no ticket, a credential of another kind) is an [`UploadError::Rejected`].
+    fn present(
+        &self,
+        task: &TaskConfig,
+        window: u64,
+        report: &PreparedReport,
+    ) -> Result<Vec<u8>, UploadError>;
 }
 
-/// Attaches no presentation (tasks whose leader checks none).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoCredential;
+/// Presents the ticket each report carries ([`reserve_tickets`]) with the wallet's credential.
+/// Presenting a ticket again (a retry after a restart) gives the same tag, which the leader
+/// acknowledges as the report it already holds.
+#[derive(Debug)]
+pub struct WalletPresenter(pub Wallet);
 
-impl Presenter for NoCredential {
-    fn present(&self, _task: &TaskId, _window: u64) -> Result<Vec<u8>, UploadError> {
-        Ok(Vec::new())
+impl Presenter for WalletPresenter {
+    fn present(
+        &self,
+        task: &TaskConfig,
+        window: u64,
+        report: &PreparedReport,
+    ) -> Result<Vec<u8>, UploadError> {
+        let ticket = report.ticket.ok_or_else(|| {
+            UploadError::Rejected("no credential presentation was reserved for the report".into())
+        })?;
+        let ticket = Ticket {
+            key_id: KeyId(ticket.key_id),
+            nonce: ticket.nonce,
+        };
+        self.0
+            .present(task, window, ticket, &mut rand::rng())
+            .map_err(|e| UploadError::Rejected(format!("credential: {e}")))
     }
+}
+
+/// Reserves one presentation in `wallet` for each report (its credential and nonce go into the
+/// report's ticket). Persist the wallet and enqueue the reports before uploading any: a nonce
+/// is spent from the moment it is reserved. Reports that already hold a ticket keep it.
+pub fn reserve_tickets(
+    wallet: &mut Wallet,
+    task: &TaskConfig,
+    reports: &mut [PreparedReport],
+) -> Result<(), GrpcError> {
+    let task_hex = task.id.to_hex();
+    for report in reports.iter_mut().filter(|r| r.ticket.is_none()) {
+        if report.task_id != task_hex {
+            return Err(GrpcError::Report(UploadError::Rejected(format!(
+                "report.task_id: the report belongs to task {}, not {task_hex}",
+                report.task_id
+            ))));
+        }
+        let window = window_index(task, report.window_start).map_err(GrpcError::Report)?;
+        let ticket = wallet.reserve(task, window)?;
+        report.ticket = Some(PresentationTicket {
+            key_id: ticket.key_id.0,
+            nonce: ticket.nonce,
+        });
+    }
+    Ok(())
 }
 
 /// Uploads prepared reports of one task to the leader over gRPC. Cheap to clone: clones share
 /// one connection and one set of sealed reports, so many uploads can run concurrently.
-pub struct GrpcUploader<P = NoCredential> {
+pub struct GrpcUploader<P = WalletPresenter> {
     inner: Arc<Inner<P>>,
 }
 
@@ -185,7 +242,7 @@ impl<P: Presenter> GrpcUploader<P> {
         };
         let mut envelope = seal_report(&inner.poplar, &measurement, &keys, &mut rand::rng())
             .map_err(|e| UploadError::Rejected(format!("sealing: {e}")))?;
-        envelope.presentation = inner.presenter.present(&inner.task.id, window)?;
+        envelope.presentation = inner.presenter.present(&inner.task, window, report)?;
         let wire = to_proto(&envelope);
         lock(&inner.sealed).insert(report.report_id, wire.clone());
         Ok(wire)
@@ -428,13 +485,12 @@ mod tests {
         )));
     }
 
-    #[test]
-    fn window_starts_off_the_task_grid_are_refused() {
+    fn task() -> TaskConfig {
         let key = HpkePublicKey {
             key_id: 1,
             public_key: [9; 32],
         };
-        let task = TaskConfig {
+        TaskConfig {
             id: TaskId([1; 32]),
             kind: hotspot_core::task::TaskKind::Outbreak,
             bits: 32,
@@ -448,10 +504,57 @@ mod tests {
             leader_keys: vec![key],
             helper_keys: vec![key],
             collector_key: key,
-        };
+        }
+    }
+
+    fn report(task: &TaskConfig, window_start: u64) -> PreparedReport {
+        PreparedReport {
+            report_id: [3; 16],
+            task_id: task.id.to_hex(),
+            window_start,
+            venue_code: 5,
+            ticket: None,
+        }
+    }
+
+    #[test]
+    fn window_starts_off_the_task_grid_are_refused() {
+        let task = task();
         assert_eq!(window_index(&task, 1_120).unwrap(), 2);
         assert!(window_index(&task, 1_121).is_err());
         assert!(window_index(&task, 940).is_err());
+    }
+
+    #[test]
+    fn tickets_need_a_credential_the_task_and_its_grid() {
+        let task = task();
+        let mut wallet = Wallet::new();
+        let mut off_grid = [report(&task, 1_121)];
+        assert!(matches!(
+            reserve_tickets(&mut wallet, &task, &mut off_grid),
+            Err(GrpcError::Report(_))
+        ));
+        let mut other_task = [PreparedReport {
+            task_id: "00".repeat(32),
+            ..report(&task, 1_120)
+        }];
+        assert!(matches!(
+            reserve_tickets(&mut wallet, &task, &mut other_task),
+            Err(GrpcError::Report(_))
+        ));
+        let mut fine = [report(&task, 1_120)];
+        assert!(matches!(
+            reserve_tickets(&mut wallet, &task, &mut fine),
+            Err(GrpcError::Wallet(WalletError::NoCredential { .. }))
+        ));
+        assert_eq!(fine[0].ticket, None);
+    }
+
+    #[test]
+    fn a_report_without_a_ticket_is_not_presented() {
+        let task = task();
+        let presented = WalletPresenter(Wallet::new()).present(&task, 2, &report(&task, 1_120));
+        assert!(matches!(presented, Err(UploadError::Rejected(_))));
     }
 
     #[tokio::test]

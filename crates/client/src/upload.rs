@@ -46,6 +46,21 @@ pub struct PreparedReport {
     pub window_start: UnixSeconds,
     /// Venue code, or [`DUMMY_VENUE_CODE`] for padding.
     pub venue_code: u64,
+    /// The credential presentation reserved for this report (which credential, which nonce),
+    /// kept with it so that every attempt presents the same nonce. `None` until reserved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<PresentationTicket>,
+}
+
+/// A reserved credential presentation: the credential's key id and the nonce, below the
+/// task's limit per window (crates/client `credential::Ticket`, in a form the diary stores).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresentationTicket {
+    /// The credential's 8-byte key id.
+    #[serde(with = "hex_key_id")]
+    pub key_id: [u8; 8],
+    /// The nonce.
+    pub nonce: u32,
 }
 
 /// A task's windows: window `w` covers `[origin + w * secs, origin + (w + 1) * secs)`
@@ -167,6 +182,7 @@ pub fn crowding_report<R: Rng + ?Sized>(
         task_id: task_id.to_owned(),
         window_start: grid.start_of(checkin.arrival),
         venue_code: checkin.venue.venue_code,
+        ticket: None,
     }
 }
 
@@ -232,6 +248,7 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
                 task_id: task_id.to_owned(),
                 window_start: window,
                 venue_code,
+                ticket: None,
             });
         }
     }
@@ -429,6 +446,22 @@ mod hex_id {
         crate::registry::unhex(&text)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| D::Error::custom("report id must be 32 hex digits"))
+    }
+}
+
+mod hex_key_id {
+    //! Credential key ids as hex strings in the diary file.
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(id: &[u8; 8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::registry::hex(id))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 8], D::Error> {
+        let text = String::deserialize(d)?;
+        crate::registry::unhex(&text)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| D::Error::custom("credential key id must be 16 hex digits"))
     }
 }
 

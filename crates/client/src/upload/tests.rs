@@ -266,6 +266,7 @@ fn diary_with_outbox(n: usize) -> (tempfile::TempDir, Diary) {
         task_id: "t".into(),
         window_start: i as u64 * HOUR,
         venue_code: 1 + i as u64,
+        ticket: None,
     });
     diary.enqueue(reports).unwrap();
     (dir, diary)
