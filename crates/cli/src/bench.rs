@@ -47,7 +47,7 @@ pub fn run_upload(args: UploadArgs) -> Result<()> {
         threshold: 1,
         search_mode: SearchMode::Registry,
         bits: 32,
-        registry: vec![1],
+        venues: Vec::new(),
         job_size: 1_000,
         search_poll_seconds: 0,
     };

@@ -14,6 +14,7 @@ use rand::Rng;
 
 use hotspot_core::envelope::HpkeKeypair;
 use hotspot_core::task::{SearchMode, TaskConfig, TaskId, TaskKind, encode_hex};
+use hotspot_server::storage::VenueRecord;
 
 /// What a cluster is set up with.
 #[derive(Clone, Debug)]
@@ -28,8 +29,8 @@ pub struct ClusterSpec {
     pub search_mode: SearchMode,
     /// Venue-code width.
     pub bits: u32,
-    /// Registered venue codes (registry mode).
-    pub registry: Vec<u64>,
+    /// The collector's venue registry (written as its `[[venues]]`).
+    pub venues: Vec<VenueRecord>,
     /// Reports per aggregation job.
     pub job_size: usize,
     /// Collector's background poll (0: only on request).
@@ -96,8 +97,6 @@ impl Cluster {
         let mut exposure = [0u8; 32];
         rng.fill_bytes(&mut exposure);
         write_secret(&dir.join("exposure.key"), &encode_hex(&exposure))?;
-        let registry: String = spec.registry.iter().map(|c| format!("{c}\n")).collect();
-        std::fs::write(dir.join("registry.txt"), registry)?;
         let ports = [free_port()?, free_port()?, free_port()?];
         let admin_ports = [free_port()?, free_port()?, free_port()?];
         for (i, role) in ROLES.iter().enumerate() {
@@ -124,9 +123,11 @@ impl Cluster {
                 "helper" => text += "verify_key_file = \"verify.key\"\n",
                 _ => {
                     text += &format!(
-                        "leader_url = \"http://127.0.0.1:{}\"\nregistry_file = \"registry.txt\"\nsearch_poll_seconds = {}\n\
-                         dashboard_token_file = \"{DASHBOARD_TOKEN_FILE}\"\nexposure_key_file = \"exposure.key\"\n",
-                        ports[0], spec.search_poll_seconds
+                        "leader_url = \"http://127.0.0.1:{}\"\nsearch_poll_seconds = {}\n\
+                         dashboard_token_file = \"{DASHBOARD_TOKEN_FILE}\"\nexposure_key_file = \"exposure.key\"\n{}",
+                        ports[0],
+                        spec.search_poll_seconds,
+                        venues_toml(&spec.venues)
                     )
                 }
             }
@@ -179,6 +180,21 @@ impl Cluster {
         let i = ROLES.iter().position(|r| *r == role).unwrap_or(0);
         format!("http://127.0.0.1:{}", self.ports[i])
     }
+}
+
+/// The `[[venues]]` entries of a collector config. Strings are written with Rust's `Debug`
+/// quoting, which is a valid TOML basic string for the printable text a registry holds.
+fn venues_toml(venues: &[VenueRecord]) -> String {
+    venues
+        .iter()
+        .map(|v| {
+            format!(
+                "\n[[venues]]\ncode = {}\nname = {:?}\naddress = {:?}\nlat = {:?}\nlon = {:?}\n\
+                 category = \"{}\"\ncapacity = {}\ndefault_minutes = {}\n",
+                v.code, v.name, v.address, v.lat, v.lon, v.category, v.capacity, v.default_minutes
+            )
+        })
+        .collect()
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<()> {

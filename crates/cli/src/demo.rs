@@ -85,7 +85,21 @@ pub fn run(args: DemoArgs) -> Result<()> {
         threshold: args.threshold,
         search_mode: SearchMode::Registry,
         bits: 32,
-        registry: city.venues.iter().map(|v| v.code).collect(),
+        venues: city
+            .venues
+            .iter()
+            .map(|v| hotspot_server::storage::VenueRecord {
+                code: v.code,
+                name: format!("Venue {}", v.code),
+                address: String::new(),
+                lat: 48.80 + 0.1 * v.y,
+                lon: 2.25 + 0.2 * v.x,
+                category: hotspot_core::venue::VenueCategory::Other,
+                capacity: 100,
+                default_minutes: 60,
+                registered_unix: 0,
+            })
+            .collect(),
         job_size: 2_000,
         search_poll_seconds: 0,
     };

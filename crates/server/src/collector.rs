@@ -206,7 +206,10 @@ impl CollectorService {
             .ok_or_else(|| Status::not_found("batch.task_id: unknown task"))?;
         let mut search: Box<dyn Search> = match task.config.search_mode {
             SearchMode::Registry => {
-                Box::new(RegistryWalk::new(task.config.bits, &self.node.registry))
+                let store = Arc::clone(&self.node.store);
+                let venues = blocking(move || store.venues()).await?;
+                let codes: Vec<u64> = venues.iter().map(|v| v.code).collect();
+                Box::new(RegistryWalk::new(task.config.bits, &codes))
             }
             SearchMode::Open => {
                 Box::new(ThresholdWalk::new(task.config.bits, task.config.threshold))

@@ -15,7 +15,6 @@
 //! credential_key_file = "cred.key"     # leader, helper, issuer: credential master secret
 //! issuer_hash_key_file = "ids.key"     # issuer: keys the hashes of enrolment ids and codes
 //! issuer_token_file = "ha.token"       # issuer: the health authority's bearer token
-//! registry_file = "registry.txt"       # collector, registry mode: one venue code per line
 //! job_size = 1000
 //! dashboard_token_file = "dashboard.token"  # collector: dashboard on admin_listen (see docs/dashboard.md)
 //! exposure_key_file = "exposure.key"   # collector: Ed25519 seed (64 hex digits) signing /exposure-list
@@ -27,7 +26,20 @@
 //! cert = "node.pem"
 //! key = "node.key"
 //! ca = "ca.pem"
+//!
+//! [[venues]]                           # collector: the venue registry, one entry per venue
+//! code = 3735928559                    # non-zero, fits every task's `bits`
+//! name = "Café du Nord"                # 1 to 80 characters
+//! address = "1 rue du Nord"            # optional, at most 120 characters
+//! lat = 48.86                          # degrees
+//! lon = 2.35
+//! category = "restaurant"              # a snake_case venue category
+//! capacity = 40                        # persons, at least 1
+//! default_minutes = 90                 # 1 to 1440
 //! ```
+//!
+//! The collector upserts its `[[venues]]` into its database's `venues` table at start; the
+//! table is the registry the search and the rules read.
 //!
 //! Overrides: `HOTSPOT_LISTEN`, `HOTSPOT_ADMIN_LISTEN`, `HOTSPOT_DATABASE`,
 //! `HOTSPOT_HELPER_URL`, `HOTSPOT_LEADER_URL`, `HOTSPOT_JOB_SIZE`. Secrets:
@@ -47,7 +59,10 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use hotspot_core::envelope::{HpkeKeypair, HpkeKeyring};
-use hotspot_core::task::{TaskConfig, TaskId, decode_hex};
+use hotspot_core::task::{DUMMY_VENUE_CODE, TaskConfig, TaskId, decode_hex};
+use hotspot_core::venue::VenueCategory;
+
+use crate::storage::VenueRecord;
 
 /// Errors loading a configuration. Each names the field or variable at fault; none carries a
 /// secret value.
@@ -126,7 +141,6 @@ struct ConfigToml {
     credential_key_file: Option<PathBuf>,
     issuer_hash_key_file: Option<PathBuf>,
     issuer_token_file: Option<PathBuf>,
-    registry_file: Option<PathBuf>,
     job_size: Option<usize>,
     search_poll_seconds: Option<u64>,
     tls: Option<TlsToml>,
@@ -134,6 +148,22 @@ struct ConfigToml {
     exposure_key_file: Option<PathBuf>,
     #[serde(default)]
     webhooks: Vec<crate::dashboard::WebhookToml>,
+    #[serde(default)]
+    venues: Vec<VenueToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VenueToml {
+    code: u64,
+    name: String,
+    #[serde(default)]
+    address: String,
+    lat: f64,
+    lon: f64,
+    category: String,
+    capacity: u32,
+    default_minutes: u32,
 }
 
 #[derive(Deserialize)]
@@ -196,8 +226,8 @@ pub struct ServerConfig {
     pub issuer_hash_key: Option<Secret32>,
     /// The bearer token the health authority presents to register diagnosis codes (issuer).
     pub issuer_token: Option<Token>,
-    /// Registered venue codes (collector, registry mode).
-    pub registry: Vec<u64>,
+    /// start.
+    pub venues: Vec<VenueRecord>,
     /// Reports per aggregation job.
     pub job_size: usize,
     /// How often the collector looks for sealed batches, in seconds (0: never).
@@ -350,10 +380,7 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
             .map(|p| parse_token("issuer_token_file", read(&base.join(p))?))
             .transpose()?,
     };
-    let registry = match raw.registry_file {
-        Some(p) => parse_registry(&read(&base.join(p))?)?,
-        None => Vec::new(),
-    };
+    let venues = parse_venues(&raw.venues, &tasks, crate::now_unix())?;
     let tls = raw.tls.map(|t| load_tls(&t, base)).transpose()?;
     let dashboard = crate::dashboard::DashboardConfig::load(
         raw.dashboard_token_file.as_deref(),
@@ -376,7 +403,7 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         credential_key,
         issuer_hash_key,
         issuer_token,
-        registry,
+        venues,
         job_size,
         search_poll_seconds: raw.search_poll_seconds.unwrap_or(5),
         tls,
@@ -422,6 +449,10 @@ fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
             "credential_key_file",
             "aggregators need the credential master secret to verify presentations \
              (or HOTSPOT_CREDENTIAL_KEY)",
+        )),
+        ServerRole::Leader | ServerRole::Helper if !c.venues.is_empty() => Err(field(
+            "venues",
+            "only the collector keeps the venue registry",
         )),
         _ => Ok(()),
     }
@@ -489,22 +520,75 @@ fn keypair(name: &str, key_id: u32, hex: &str) -> Result<HpkeKeypair, ConfigErro
         .map_err(|_| field(name, "not an X25519 private key"))
 }
 
-fn parse_registry(text: &str) -> Result<Vec<u64>, ConfigError> {
-    let mut codes = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split('#').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
+/// Longest venue name and address, in characters (as on the QR payload).
+const MAX_VENUE_NAME: usize = 80;
+const MAX_VENUE_ADDRESS: usize = 120;
+/// Longest default check-in duration, in minutes (a day).
+const MAX_DEFAULT_MINUTES: u32 = 24 * 60;
+
+/// Checks every `[[venues]]` entry; errors name the entry and field (`venues[2].capacity`).
+fn parse_venues(
+    entries: &[VenueToml],
+    tasks: &HashMap<TaskId, TaskConfig>,
+    now: u64,
+) -> Result<Vec<VenueRecord>, ConfigError> {
+    let min_bits = tasks.values().map(|t| t.bits).min().unwrap_or(64);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, v) in entries.iter().enumerate() {
+        let bad = |name: &str, reason: &str| field(&format!("venues[{i}].{name}"), reason);
+        if v.code == DUMMY_VENUE_CODE {
+            return Err(bad("code", "0 is reserved for dummy reports"));
         }
-        let code = line.split_whitespace().next().unwrap_or("");
-        codes
-            .push(code.parse().map_err(|_| {
-                field("registry_file", format!("line {}: not a venue code", n + 1))
-            })?);
+        if min_bits < 64 && v.code >> min_bits != 0 {
+            return Err(bad("code", "does not fit in a task's `bits`"));
+        }
+        if !seen.insert(v.code) {
+            return Err(bad("code", "registered twice"));
+        }
+        let chars = v.name.chars().count();
+        if chars == 0 || chars > MAX_VENUE_NAME {
+            return Err(bad("name", "must be 1 to 80 characters"));
+        }
+        if v.name.chars().any(char::is_control) {
+            return Err(bad("name", "control characters are not allowed"));
+        }
+        if v.address.chars().count() > MAX_VENUE_ADDRESS || v.address.chars().any(char::is_control)
+        {
+            return Err(bad(
+                "address",
+                "must be at most 120 characters, without control characters",
+            ));
+        }
+        if !(v.lat.is_finite() && (-90.0..=90.0).contains(&v.lat)) {
+            return Err(bad("lat", "must be a latitude in -90..=90"));
+        }
+        if !(v.lon.is_finite() && (-180.0..=180.0).contains(&v.lon)) {
+            return Err(bad("lon", "must be a longitude in -180..=180"));
+        }
+        let category: VenueCategory = v
+            .category
+            .parse()
+            .map_err(|e: hotspot_core::venue::VenueError| bad("category", &e.to_string()))?;
+        if v.capacity == 0 {
+            return Err(bad("capacity", "must be at least 1"));
+        }
+        if v.default_minutes == 0 || v.default_minutes > MAX_DEFAULT_MINUTES {
+            return Err(bad("default_minutes", "must be 1 to 1440"));
+        }
+        out.push(VenueRecord {
+            code: v.code,
+            name: v.name.clone(),
+            address: v.address.clone(),
+            lat: v.lat,
+            lon: v.lon,
+            category,
+            capacity: v.capacity,
+            default_minutes: v.default_minutes,
+            registered_unix: now,
+        });
     }
-    codes.sort_unstable();
-    codes.dedup();
-    Ok(codes)
+    Ok(out)
 }
 
 fn load_tls(t: &TlsToml, base: &Path) -> Result<TlsFiles, ConfigError> {
@@ -596,6 +680,95 @@ mod tests {
         assert!(!shown.contains("34, 34"), "{shown}");
         assert!(!shown.contains("51, 51"), "{shown}");
         assert!(shown.contains("redacted"));
+    }
+
+    const VENUE: &str = "[[venues]]\ncode = 7\nname = \"Nord\"\naddress = \"1 Main St\"\n\
+                         lat = 48.5\nlon = 2.25\ncategory = \"bar\"\ncapacity = 40\n\
+                         default_minutes = 90\n";
+
+    /// The setup's leader turned collector, with `venues` appended.
+    fn collector_with(dir_name: &str, venues: &str) -> Result<ServerConfig, ConfigError> {
+        let path = write_setup(&dir(dir_name));
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("role = \"leader\"", "role = \"collector\"")
+            .replace("helper_url", "leader_url");
+        std::fs::write(&path, format!("{text}{venues}")).unwrap();
+        ServerConfig::load(&path, &MapEnv(HashMap::new()))
+    }
+
+    #[test]
+    fn venues_are_read_with_their_category() {
+        let config = collector_with("venues", VENUE).unwrap();
+        assert_eq!(config.venues.len(), 1);
+        let v = &config.venues[0];
+        assert_eq!(
+            (v.code, v.category, v.capacity),
+            (7, VenueCategory::Bar, 40)
+        );
+        assert_eq!((v.lat, v.lon, v.default_minutes), (48.5, 2.25, 90));
+    }
+
+    #[test]
+    fn every_venue_rule_names_its_entry_and_field() {
+        let long = "x".repeat(81);
+        for (from, to, field_name) in [
+            ("code = 7", "code = 0", "venues[1].code"),
+            ("code = 7", "code = 4294967296", "venues[1].code"),
+            ("code = 7", "code = 6", "venues[1].code"),
+            ("name = \"Nord\"", "name = \"\"", "venues[1].name"),
+            (
+                "name = \"Nord\"",
+                &format!("name = \"{long}\""),
+                "venues[1].name",
+            ),
+            ("name = \"Nord\"", "name = \"a\\nb\"", "venues[1].name"),
+            (
+                "address = \"1 Main St\"",
+                &format!("address = \"{long}{long}\""),
+                "venues[1].address",
+            ),
+            ("lat = 48.5", "lat = 90.5", "venues[1].lat"),
+            ("lat = 48.5", "lat = nan", "venues[1].lat"),
+            ("lon = 2.25", "lon = -180.5", "venues[1].lon"),
+            (
+                "category = \"bar\"",
+                "category = \"disco\"",
+                "venues[1].category",
+            ),
+            ("capacity = 40", "capacity = 0", "venues[1].capacity"),
+            (
+                "default_minutes = 90",
+                "default_minutes = 0",
+                "venues[1].default_minutes",
+            ),
+            (
+                "default_minutes = 90",
+                "default_minutes = 1441",
+                "venues[1].default_minutes",
+            ),
+        ] {
+            // The first entry (code 6) is valid; the second carries the fault.
+            let first = VENUE.replace("code = 7", "code = 6");
+            let second = VENUE.replace(from, to);
+            let err = collector_with("venue-rules", &format!("{first}{second}")).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Field { field, .. } if field == field_name),
+                "{to}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_collector_takes_venues() {
+        let path = write_setup(&dir("venues-leader"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}{VENUE}")).unwrap();
+        let err = ServerConfig::load(&path, &MapEnv(HashMap::new())).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Field { ref field, .. } if field == "venues"),
+            "{err}"
+        );
     }
 
     #[test]

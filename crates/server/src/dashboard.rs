@@ -372,11 +372,23 @@ impl CollectorDashboard {
         lo..hi.max(lo)
     }
 
-    /// The registered venues by code.
+    /// The registered venues by code, from the store's registry.
     fn directory(&self) -> Result<HashMap<u64, VenueView>, SourceError> {
-        // The collector's store holds no venue registry yet (its config lists bare codes), so
-        // nothing has a name, category or place: alerts are listed but not drawn on the map.
-        Ok(HashMap::new())
+        let venues = self.store.venues().map_err(unavailable)?;
+        Ok(venues
+            .into_iter()
+            .map(|v| {
+                let view = VenueView {
+                    code: v.code,
+                    name: v.name,
+                    category: v.category.to_string(),
+                    capacity: v.capacity,
+                    lat: v.lat,
+                    lon: v.lon,
+                };
+                (v.code, view)
+            })
+            .collect())
     }
 
     fn view(&self, row: &AlertRow, venues: &HashMap<u64, VenueView>) -> AlertView {
@@ -618,9 +630,10 @@ pub fn mount(
 mod tests {
     use super::*;
     use crate::storage::sqlite::SqliteStore;
-    use crate::storage::{BatchKey, Store};
+    use crate::storage::{BatchKey, Store, VenueRecord};
     use hotspot_core::envelope::HpkePublicKey;
     use hotspot_core::task::SearchMode;
+    use hotspot_core::venue::VenueCategory;
     use hotspot_dashboard::conformance;
 
     fn task() -> TaskConfig {
@@ -681,9 +694,51 @@ mod tests {
     #[test]
     fn store_backed_source_meets_the_dashboard_contract() {
         let store = store("source");
+        // The contract's venues 0 to 4: bars at even codes, gyms at odd ones.
+        for code in 0..5u64 {
+            store
+                .put_venue(&VenueRecord {
+                    code,
+                    name: format!("venue {code}"),
+                    address: String::new(),
+                    lat: 50.0,
+                    lon: 8.0 + code as f64 / 100.0,
+                    category: if code % 2 == 0 {
+                        VenueCategory::Bar
+                    } else {
+                        VenueCategory::Sports
+                    },
+                    capacity: 10,
+                    default_minutes: 60,
+                    registered_unix: 0,
+                })
+                .unwrap();
+        }
         let dash = CollectorDashboard::new(store.clone(), [task()]);
         let pusher = dash.clone();
         conformance::check_source(&dash, move |alert| record(&store, &pusher, &alert));
+
+        // Every alert carries its venue's registry entry; the filters saw real categories.
+        let all = dash.alerts_after(AlertCursor::START, 100).unwrap();
+        assert!(
+            all.iter()
+                .all(|a| a.venue_name == format!("venue {}", a.venue_code)
+                    && a.location.is_some()
+                    && a.category
+                        == if a.venue_code % 2 == 0 {
+                            "bar"
+                        } else {
+                            "sports"
+                        })
+        );
+        let bars = AlertFilter {
+            category: Some("bar".into()),
+            ..AlertFilter::default()
+        };
+        assert_eq!(dash.alerts(&bars, 100).unwrap().len(), 15);
+        assert_eq!(dash.venues().unwrap().len(), 5);
+        assert_eq!(all[0].task, format!("crowding-{}", "ab".repeat(4)));
+        assert!(all.iter().all(|a| a.window_secs == 3600));
     }
 
     #[test]

@@ -38,8 +38,6 @@ pub struct Node {
     pub store: Arc<dyn Store>,
     /// Reports per aggregation job.
     pub job_size: usize,
-    /// Registered venue codes (collector).
-    pub registry: Vec<u64>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -79,7 +77,6 @@ impl Node {
             credentials: config.credential_key.as_ref().map(|k| Verifier::new(&k.0)),
             store,
             job_size: config.job_size,
-            registry: config.registry.clone(),
         })
     }
 

@@ -20,6 +20,7 @@ use crate::helper::AggregationService;
 use crate::issuer::IssuanceService;
 use crate::leader::CollectionService;
 use crate::node::Node;
+use crate::storage::Store;
 use crate::storage::sqlite::SqliteStore;
 use crate::upload::{Committer, UploadService};
 
@@ -57,15 +58,20 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let store = SqliteStore::open(&config.database).map_err(|source| ServeError::Store {
-        path: config.database.clone(),
-        source,
-    })?;
-    let store = Arc::new(store);
-    let node = Arc::new(Node::new(
-        &config,
-        Arc::clone(&store) as Arc<dyn crate::storage::Store>,
-    )?);
+    let store =
+        Arc::new(
+            SqliteStore::open(&config.database).map_err(|source| ServeError::Store {
+                path: config.database.clone(),
+                source,
+            })?,
+        );
+    for venue in &config.venues {
+        store.put_venue(venue).map_err(|source| ServeError::Store {
+            path: config.database.clone(),
+            source,
+        })?;
+    }
+    let node = Arc::new(Node::new(&config, store.clone())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use hotspot_cli::cluster::{Cluster, ClusterSpec};
 use hotspot_core::task::SearchMode;
+use hotspot_core::venue::VenueCategory;
 use hotspot_proto::v1;
+use hotspot_server::storage::VenueRecord;
 use hotspot_vdaf::Poplar1;
 
 /// A fresh folder for one test.
@@ -24,7 +26,22 @@ pub fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_hotspot-node"))
 }
 
-/// A cluster spec with short windows.
+/// A registered venue with the code `code` and `capacity`.
+pub fn venue(code: u64, capacity: u32) -> VenueRecord {
+    VenueRecord {
+        code,
+        name: format!("Venue {code}"),
+        address: String::new(),
+        lat: 48.85,
+        lon: 2.35,
+        category: VenueCategory::Restaurant,
+        capacity,
+        default_minutes: 60,
+        registered_unix: 0,
+    }
+}
+
+/// A cluster spec with short windows, the venues `registry` registered.
 pub fn spec(window_seconds: u64, registry: Vec<u64>, job_size: usize) -> ClusterSpec {
     ClusterSpec {
         window_seconds,
@@ -32,7 +49,7 @@ pub fn spec(window_seconds: u64, registry: Vec<u64>, job_size: usize) -> Cluster
         threshold: 3,
         search_mode: SearchMode::Registry,
         bits: 32,
-        registry,
+        venues: registry.into_iter().map(|c| venue(c, 10)).collect(),
         job_size,
         search_poll_seconds: 0,
     }

@@ -19,6 +19,7 @@
 //! | `enrolments` | issuer | keyed hashes of the enrolment ids the operator provisioned |
 //! | `crowding_issuances` | issuer | one crowding credential per (enrolment, day): request digest, response |
 //! | `diagnosis_codes` | issuer | keyed hashes of diagnosis codes, expiry, the one use |
+//! | `venues` | collector | the venue registry: code, name, place, category, capacity |
 //! | `webhook_cursors`, `webhook_deliveries` | collector | the webhook outbox ([`dashboard`]) |
 
 pub mod dashboard;
@@ -26,6 +27,7 @@ pub mod sqlite;
 
 use hotspot_core::envelope::{ReportEnvelope, ReportId};
 use hotspot_core::task::TaskId;
+use hotspot_core::venue::VenueCategory;
 
 /// Errors of a storage backend.
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +167,29 @@ pub struct AlertRow {
     pub created_unix: i64,
 }
 
+/// A registered venue, as the collector's registry keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VenueRecord {
+    /// The venue code (never 0, the dummy code).
+    pub code: u64,
+    /// Name, as on the poster.
+    pub name: String,
+    /// Street address (may be empty).
+    pub address: String,
+    /// Latitude in degrees (WGS 84).
+    pub lat: f64,
+    /// Longitude in degrees (WGS 84).
+    pub lon: f64,
+    /// Category: the outbreak rules' levels and exposure times depend on it.
+    pub category: VenueCategory,
+    /// Capacity in persons: the crowding rule's denominator.
+    pub capacity: u32,
+    /// Default check-in duration in minutes.
+    pub default_minutes: u32,
+    /// Unix time of the first registration (kept when the entry is updated).
+    pub registered_unix: u64,
+}
+
 /// Durable state of every role.
 pub trait Store: Send + Sync + 'static {
     // --- leader: uploads ---
@@ -253,6 +278,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Alerts with a cursor after `cursor`, oldest first, at most `limit`.
     fn alerts_after(&self, cursor: u64, limit: usize) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// Registers a venue, or updates the registered one with the same code (its first
+    /// `registered_unix` is kept).
+    fn put_venue(&self, venue: &VenueRecord) -> Result<(), StoreError>;
+
+    /// Every registered venue, by code.
+    fn venues(&self) -> Result<Vec<VenueRecord>, StoreError>;
+
+    /// The venue registered under `code`, if any.
+    fn venue(&self, code: u64) -> Result<Option<VenueRecord>, StoreError>;
 }
 
 /// The issuer's durable state. Identifiers arrive here already hashed with the deployment's

@@ -14,10 +14,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use hotspot_core::envelope::{HpkeCiphertext, ReportEnvelope, ReportId};
 use hotspot_core::task::TaskId;
+use hotspot_core::venue::VenueCategory;
 
 use super::{
     AlertRow, BatchKey, FinishedJob, Issuance, IssuanceRefusal, IssuerStore, JobKey,
-    LevelAggregates, PutOutcome, ReportVerdict, Store, StoreError, Tag, TaggedReport,
+    LevelAggregates, PutOutcome, ReportVerdict, Store, StoreError, Tag, TaggedReport, VenueRecord,
 };
 
 /// The schema version this build writes.
@@ -88,7 +89,16 @@ CREATE TABLE diagnosis_codes (
     request_digest BLOB, response BLOB
 ) WITHOUT ROWID;
 "#,
-    // 2: the collector's webhook outbox (storage/sqlite/dashboard.rs).
+    // 3: the collector's venue registry. Codes are stored as the i64 with the same bits.
+    r#"
+CREATE TABLE venues (
+    code INTEGER PRIMARY KEY,
+    name TEXT NOT NULL, address TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL,
+    category INTEGER NOT NULL, capacity INTEGER NOT NULL, default_minutes INTEGER NOT NULL,
+    registered INTEGER NOT NULL
+);
+"#,
+    // 4: the collector's webhook outbox (storage/sqlite/dashboard.rs).
     dashboard::MIGRATION,
 ];
 
@@ -660,6 +670,86 @@ impl Store for SqliteStore {
             params![cursor as i64, limit as i64],
         )
     }
+
+    fn put_venue(&self, v: &VenueRecord) -> Result<(), StoreError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO venues (code, name, address, lat, lon, category, capacity, \
+             default_minutes, registered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (code) DO UPDATE SET name = excluded.name, address = excluded.address, \
+             lat = excluded.lat, lon = excluded.lon, category = excluded.category, \
+             capacity = excluded.capacity, default_minutes = excluded.default_minutes",
+            params![
+                v.code as i64,
+                v.name,
+                v.address,
+                v.lat,
+                v.lon,
+                v.category.code(),
+                v.capacity,
+                v.default_minutes,
+                v.registered_unix as i64
+            ],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn venues(&self) -> Result<Vec<VenueRecord>, StoreError> {
+        let conn = self.lock();
+        let mut venues = select_venues(&conn, "", [])?;
+        venues.sort_unstable_by_key(|v| v.code);
+        Ok(venues)
+    }
+
+    fn venue(&self, code: u64) -> Result<Option<VenueRecord>, StoreError> {
+        let conn = self.lock();
+        Ok(select_venues(&conn, "WHERE code = ?1", [code as i64])?.pop())
+    }
+}
+
+fn select_venues(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<VenueRecord>, StoreError> {
+    let sql = format!(
+        "SELECT code, name, address, lat, lon, category, capacity, default_minutes, registered \
+         FROM venues {filter}"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(db)?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, f64>(3)?,
+                r.get::<_, f64>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, u32>(6)?,
+                r.get::<_, u32>(7)?,
+                r.get::<_, i64>(8)?,
+            ))
+        })
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (code, name, address, lat, lon, category, capacity, default_minutes, registered) =
+            row.map_err(db)?;
+        out.push(VenueRecord {
+            code: code as u64,
+            name,
+            address,
+            lat,
+            lon,
+            category: VenueCategory::from_code(category).ok_or(StoreError::Corrupt("venues"))?,
+            capacity,
+            default_minutes,
+            registered_unix: registered as u64,
+        });
+    }
+    Ok(out)
 }
 
 impl IssuerStore for SqliteStore {
@@ -1111,6 +1201,77 @@ mod tests {
         let (replayed, gone) = store.report_status(other, &[ReportId([2; 16])]).unwrap();
         assert_eq!(replayed, vec![ReportId([2; 16])]);
         assert!(gone.is_empty());
+    }
+
+    fn venue(code: u64, name: &str, registered_unix: u64) -> VenueRecord {
+        VenueRecord {
+            code,
+            name: name.into(),
+            address: "1 Main St".into(),
+            lat: 48.5,
+            lon: -2.25,
+            category: VenueCategory::Restaurant,
+            capacity: 40,
+            default_minutes: 90,
+            registered_unix,
+        }
+    }
+
+    #[test]
+    fn venues_are_upserted_and_keep_their_first_registration() {
+        let path = temp_db("venues");
+        let store = SqliteStore::open(&path).unwrap();
+        // A 64-bit code above i64::MAX survives the round trip and sorts as unsigned.
+        let big = u64::MAX - 5;
+        store.put_venue(&venue(big, "Late", 100)).unwrap();
+        store.put_venue(&venue(7, "Nord", 100)).unwrap();
+        let mut renamed = venue(7, "Nord & Sud", 200);
+        renamed.category = VenueCategory::Bar;
+        renamed.capacity = 55;
+        store.put_venue(&renamed).unwrap();
+        drop(store);
+
+        let store = SqliteStore::open(&path).unwrap();
+        let all = store.venues().unwrap();
+        assert_eq!(all.iter().map(|v| v.code).collect::<Vec<_>>(), vec![7, big]);
+        let nord = store.venue(7).unwrap().unwrap();
+        assert_eq!(
+            nord,
+            VenueRecord {
+                registered_unix: 100,
+                ..renamed
+            }
+        );
+        assert_eq!(store.venue(big).unwrap().unwrap().name, "Late");
+        assert_eq!(store.venue(8).unwrap(), None);
+    }
+
+    #[test]
+    fn a_venue_row_with_an_unknown_category_is_corrupt() {
+        let path = temp_db("venues-corrupt");
+        let store = SqliteStore::open(&path).unwrap();
+        store.put_venue(&venue(9, "Nord", 1)).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("UPDATE venues SET category = 99", []).unwrap();
+        assert!(matches!(store.venues(), Err(StoreError::Corrupt("venues"))));
+        assert!(matches!(store.venue(9), Err(StoreError::Corrupt("venues"))));
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated() {
+        let path = temp_db("migrate");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            current_version(&conn).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.execute("INSERT INTO schema_version (version) VALUES (1)", [])
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        store.put_venue(&venue(3, "Nord", 1)).unwrap();
     }
 
     #[test]
