@@ -35,6 +35,8 @@ pub struct Node {
     pub store: Arc<dyn Store>,
     /// Reports per aggregation job.
     pub job_size: usize,
+    /// Serialises the privacy check and record of releases ([`crate::noise`]).
+    pub release_gate: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -73,6 +75,7 @@ impl Node {
             verify_key: config.verify_key.clone(),
             store,
             job_size: config.job_size,
+            release_gate: std::sync::Mutex::new(()),
         })
     }
 
