@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use rand::Rng;
 
 use hotspot_core::envelope::HpkeKeypair;
-use hotspot_core::task::{SearchMode, TaskConfig, TaskId, TaskKind, encode_hex};
+use hotspot_core::rules::Rules;
+use hotspot_core::task::{PrivacyParams, SearchMode, SearchParams, TaskConfig, TaskId, encode_hex};
 use hotspot_server::storage::VenueRecord;
 
 /// What a cluster is set up with.
@@ -23,8 +24,16 @@ pub struct ClusterSpec {
     pub window_seconds: u64,
     /// Grace period in seconds.
     pub grace_seconds: u64,
-    /// Search threshold.
+    /// Open search's pruning threshold (capped by the rules' smallest alert threshold).
     pub threshold: u64,
+    /// The alert rules; their kind is the task's kind.
+    pub rules: Rules,
+    /// The privacy budget, and whether noise is on.
+    pub privacy: PrivacyParams,
+    /// The open walk's plan.
+    pub search: SearchParams,
+    /// The credential limit N per window (outbreak: the padded reports per window).
+    pub presentations_per_window: u32,
     /// Search mode.
     pub search_mode: SearchMode,
     /// Venue-code width.
@@ -74,7 +83,7 @@ impl Cluster {
         rng.fill_bytes(&mut task_id);
         let task = TaskConfig {
             id: TaskId(task_id),
-            kind: TaskKind::Crowding,
+            kind: spec.rules.kind(),
             bits: spec.bits,
             start_unix: hotspot_server::now_unix(),
             window_seconds: spec.window_seconds,
@@ -82,10 +91,13 @@ impl Cluster {
             min_batch_size: 1,
             threshold: spec.threshold,
             search_mode: spec.search_mode,
-            presentations_per_window: 1,
+            presentations_per_window: spec.presentations_per_window,
             leader_keys: vec![keys[0].public()],
             helper_keys: vec![keys[1].public()],
             collector_key: keys[2].public(),
+            privacy: spec.privacy.clone(),
+            search: spec.search.clone(),
+            rules: spec.rules.clone(),
         };
         std::fs::write(dir.join("task.toml"), task.to_toml())?;
         let mut verify = [0u8; 32];

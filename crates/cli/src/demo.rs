@@ -83,6 +83,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         window_seconds: 12,
         grace_seconds: 1,
         threshold: args.threshold,
+        rules: hotspot_core::rules::Rules::default_for(hotspot_core::task::TaskKind::Crowding),
+        privacy: hotspot_core::task::PrivacyParams::default_for(12),
+        search: hotspot_core::task::SearchParams::default(),
+        presentations_per_window: 1,
         search_mode: SearchMode::Registry,
         bits: 32,
         venues: city

@@ -8,7 +8,8 @@ use std::process::Child;
 use std::time::Duration;
 
 use hotspot_cli::cluster::{Cluster, ClusterSpec};
-use hotspot_core::task::SearchMode;
+use hotspot_core::rules::{CrowdingRule, Rules};
+use hotspot_core::task::{PrivacyParams, SearchMode, SearchParams};
 use hotspot_core::venue::VenueCategory;
 use hotspot_proto::v1;
 use hotspot_server::storage::VenueRecord;
@@ -41,15 +42,27 @@ pub fn venue(code: u64, capacity: u32) -> VenueRecord {
     }
 }
 
-/// A cluster spec with short windows, the venues `registry` registered.
+/// Capacity of the test venues: the crowding rule of [`spec`] alerts at 3 people.
+pub const CAPACITY: u32 = 10;
+
+/// A cluster spec with short windows, the venues `registry` registered, noise off and a
+/// crowding rule alerting at 3 people (30 % of [`CAPACITY`]).
 pub fn spec(window_seconds: u64, registry: Vec<u64>, job_size: usize) -> ClusterSpec {
+    let rule = CrowdingRule::new(300, 1).expect("valid rule");
     ClusterSpec {
         window_seconds,
         grace_seconds: 0,
         threshold: 3,
+        rules: Rules::Crowding(rule),
+        privacy: PrivacyParams {
+            noise: false,
+            ..PrivacyParams::default_for(window_seconds)
+        },
+        search: SearchParams::default(),
+        presentations_per_window: 1,
         search_mode: SearchMode::Registry,
         bits: 32,
-        venues: registry.into_iter().map(|c| venue(c, 10)).collect(),
+        venues: registry.into_iter().map(|c| venue(c, CAPACITY)).collect(),
         job_size,
         search_poll_seconds: 0,
     }
