@@ -11,6 +11,7 @@
 //! | `Aggregation` | leader → helper |
 //! | `Collection` | collector → leader |
 //! | `Collector` | operator, dashboard → collector (search trigger, alert stream) |
+//! | `Issuance` | visitor → issuer (credentials), health authority → issuer (diagnosis codes) |
 
 /// Generated messages, clients and servers of `hotspot.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

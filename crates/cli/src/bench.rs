@@ -21,7 +21,6 @@ use hotspot_proto::v1;
 use hotspot_vdaf::Poplar1;
 
 use crate::cluster::{Cluster, ClusterSpec, stop};
-use crate::report::make_report;
 
 /// `hotspot bench upload` options.
 #[derive(Debug, Args)]
@@ -86,8 +85,8 @@ fn drive(args: &UploadArgs, cluster: &Cluster) -> Result<Drive> {
     let poplar = Poplar1::new(32).map_err(|e| anyhow!("{e}"))?;
     let mut rng = rand::rng();
     let pool: Vec<v1::Report> = (0..256)
-        .map(|i| make_report(&task, &poplar, i + 1, 0, &mut rng))
-        .collect::<Result<_>>()?;
+        .map(|i| hotspot_client::grpc::seal_for_task(&task, &poplar, i + 1, 0, &mut rng))
+        .collect::<Result<_, _>>()?;
     let pool = Arc::new(pool);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

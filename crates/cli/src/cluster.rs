@@ -1,6 +1,8 @@
 //! A three-role deployment on loopback, for the demo, the load benchmark and the end-to-end
 //! tests: writes fresh keys, one task, one config per role into a folder, and starts each
-//! role as a real process of the `hotspot` binary (`serve --role R --config F`).
+//! role as a real process of the `hotspot` binary (`serve --role R --config F`). The collector
+//! gets a dashboard token (`dashboard.token`) and an exposure-list signing key
+//! (`exposure.key`), so its admin port serves the dashboard ([`Cluster::dashboard_url`]).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,9 @@ pub struct ClusterSpec {
     /// Collector's background poll (0: only on request).
     pub search_poll_seconds: u64,
 }
+
+/// Name of the collector's dashboard token file in the cluster's folder.
+pub const DASHBOARD_TOKEN_FILE: &str = "dashboard.token";
 
 /// The roles.
 pub const ROLES: [&str; 3] = ["leader", "helper", "collector"];
@@ -98,6 +103,12 @@ impl Cluster {
         let mut verify = [0u8; 32];
         rng.fill_bytes(&mut verify);
         write_secret(&dir.join("verify.key"), &encode_hex(&verify))?;
+        let mut token = [0u8; 24];
+        rng.fill_bytes(&mut token);
+        write_secret(&dir.join(DASHBOARD_TOKEN_FILE), &encode_hex(&token))?;
+        let mut exposure = [0u8; 32];
+        rng.fill_bytes(&mut exposure);
+        write_secret(&dir.join("exposure.key"), &encode_hex(&exposure))?;
         let ports = [free_port()?, free_port()?, free_port()?];
         let admin_ports = [free_port()?, free_port()?, free_port()?];
         for (i, role) in ROLES.iter().enumerate() {
@@ -124,7 +135,8 @@ impl Cluster {
                 "helper" => text += "verify_key_file = \"verify.key\"\n",
                 _ => {
                     text += &format!(
-                        "leader_url = \"http://127.0.0.1:{}\"\nsearch_poll_seconds = {}\n{}",
+                        "leader_url = \"http://127.0.0.1:{}\"\nsearch_poll_seconds = {}\n\
+                         dashboard_token_file = \"{DASHBOARD_TOKEN_FILE}\"\nexposure_key_file = \"exposure.key\"\n{}",
                         ports[0],
                         spec.search_poll_seconds,
                         venues_toml(&spec.venues)
@@ -162,6 +174,17 @@ impl Cluster {
             .with_context(|| format!("starting {}", self.exe.display()))?;
         wait_port(self.ports[i])?;
         Ok(child)
+    }
+
+    /// The collector's dashboard, on its admin port.
+    pub fn dashboard_url(&self) -> String {
+        format!("http://127.0.0.1:{}/dashboard", self.admin_ports[2])
+    }
+
+    /// The file holding the collector's dashboard token (a secret: shown to nobody but the
+    /// person who logs in).
+    pub fn dashboard_token_file(&self) -> PathBuf {
+        self.dir.join(DASHBOARD_TOKEN_FILE)
     }
 
     /// `http://127.0.0.1:<port>` of `role`.

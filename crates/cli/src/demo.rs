@@ -2,8 +2,9 @@
 //! and collector start as separate processes on loopback ports with SQLite files in a fresh
 //! folder; the city's check-ins are sharded, sealed and uploaded; the batch seals; the
 //! collector searches it; the alerts are compared with the plaintext ground truth and written
-//! to `report.html` with a heat map. The last line is
-//! `demo: alerts=<n> precision=<p> recall=<r>`.
+//! to `report.html` with a heat map. The first line gives the collector's dashboard URL (log in
+//! with the token in the folder's `dashboard.token`); `--keep` keeps the roles running after the
+//! demo so it stays up. The last line is `demo: alerts=<n> precision=<p> recall=<r>`.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -20,7 +21,6 @@ use hotspot_vdaf::Poplar1;
 
 use crate::city::City;
 use crate::cluster::{Cluster, ClusterSpec, stop};
-use crate::report::make_report;
 
 /// `hotspot demo` options.
 #[derive(Debug, Args)]
@@ -41,6 +41,10 @@ pub struct DemoArgs {
     /// Alert threshold (check-ins per venue-hour).
     #[arg(long, default_value_t = 60)]
     pub threshold: u64,
+    /// Keep the leader, helper and collector running after the demo, until Ctrl-C, so that the
+    /// dashboard stays up.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -60,7 +64,6 @@ pub fn run(args: DemoArgs) -> Result<()> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("hotspot-demo-{}", hotspot_server::now_unix())),
     };
-    println!("demo: folder {}", dir.display());
     let city = City::generate(
         args.seed,
         args.venues,
@@ -74,14 +77,6 @@ pub fn run(args: DemoArgs) -> Result<()> {
         .filter(|(_, n)| **n >= args.threshold)
         .map(|(c, _)| *c)
         .collect();
-    println!(
-        "demo: city of {} venues, {} check-ins, {} venues over the threshold {}",
-        city.venues.len(),
-        city.checkins.len(),
-        expected.len(),
-        args.threshold
-    );
-
     // Set up and start the three roles.
     let t0 = Instant::now();
     let spec = ClusterSpec {
@@ -114,6 +109,19 @@ pub fn run(args: DemoArgs) -> Result<()> {
     };
     let exe = std::env::current_exe().context("locating the hotspot binary")?;
     let cluster = Cluster::prepare(&dir, &exe, &spec)?;
+    println!(
+        "demo: dashboard {} (log in with the token in {})",
+        cluster.dashboard_url(),
+        cluster.dashboard_token_file().display()
+    );
+    println!("demo: folder {}", dir.display());
+    println!(
+        "demo: city of {} venues, {} check-ins, {} venues over the threshold {}",
+        city.venues.len(),
+        city.checkins.len(),
+        expected.len(),
+        args.threshold
+    );
     let children = ["helper", "leader", "collector"]
         .iter()
         .map(|r| cluster.start(r))
@@ -125,6 +133,14 @@ pub fn run(args: DemoArgs) -> Result<()> {
     );
 
     let result = run_pipeline(&cluster, &city, &expected);
+    if args.keep && result.is_ok() {
+        eprintln!(
+            "demo: serving the dashboard at {} until Ctrl-C",
+            cluster.dashboard_url()
+        );
+        let runtime = tokio::runtime::Runtime::new()?;
+        runtime.block_on(tokio::signal::ctrl_c())?;
+    }
     for c in children {
         stop(c);
     }
@@ -142,7 +158,9 @@ fn run_pipeline(cluster: &Cluster, city: &City, expected: &HashSet<u64>) -> Resu
     let mut rng = rand::rng();
     let mut reports = Vec::with_capacity(city.checkins.len());
     for &venue in &city.checkins {
-        reports.push(make_report(&task, &poplar, venue, 0, &mut rng)?);
+        reports.push(hotspot_client::grpc::seal_for_task(
+            &task, &poplar, venue, 0, &mut rng,
+        )?);
         pb.inc(1);
     }
     pb.finish();
@@ -214,7 +232,8 @@ fn run_pipeline(cluster: &Cluster, city: &City, expected: &HashSet<u64>) -> Resu
     );
     println!("demo: phases shard={shard_s:.1}s upload={upload_s:.1}s search={search_s:.1}s");
     let html = cluster.dir.join("report.html");
-    std::fs::write(&html, render_html(city, &result, precision, recall))?;
+    let page = render_html(city, &result, precision, recall, &cluster.dashboard_url());
+    std::fs::write(&html, page)?;
     println!("demo: report {}", html.display());
     println!(
         "demo: alerts={} precision={precision:.3} recall={recall:.3}",
@@ -262,7 +281,13 @@ pub async fn upload_all(
     Ok(total)
 }
 
-fn render_html(city: &City, result: &v1::RunSearchResponse, precision: f64, recall: f64) -> String {
+fn render_html(
+    city: &City,
+    result: &v1::RunSearchResponse,
+    precision: f64,
+    recall: f64,
+    dashboard: &str,
+) -> String {
     let alerted: std::collections::HashMap<u64, i64> = result
         .alerts
         .iter()
@@ -302,6 +327,9 @@ fn render_html(city: &City, result: &v1::RunSearchResponse, precision: f64, reca
         "<!doctype html><html><head><meta charset='utf-8'><title>hotspot demo</title>\
          <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 12px;text-align:right}}</style></head><body>\
          <h1>hotspot demo</h1><p>{} reports aggregated, {} rejected; precision {precision:.3}, recall {recall:.3}.</p>\
+         <p>The health authority's view: <a href='{dashboard}'>the collector's dashboard</a> (log in with the token in \
+         <code>dashboard.token</code> beside this file). It is up while the demo's collector runs: pass <code>--keep</code> \
+         to the demo, or start it again with <code>hotspot serve --role collector --config collector.toml</code> in this folder.</p>\
          <h2>Heat map of alerted venues</h2>{svg}<h2>Alerts</h2><table><tr><th>venue</th><th>count</th><th>rule</th><th>level</th></tr>{rows}</table>\
          </body></html>",
         result.report_count, result.rejected_count

@@ -13,7 +13,6 @@ pub mod bench;
 pub mod city;
 pub mod cluster;
 pub mod demo;
-pub mod report;
 pub mod serve;
 
 pub mod accuracy;

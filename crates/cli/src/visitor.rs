@@ -1,21 +1,37 @@
-//! `hotspot visitor`: the visitor's app as a command line, over the client library.
+//! `hotspot visitor`: the visitor's app as a command line, over the client library and real
+//! servers.
 //!
-//! `scan` checks in from a payload string or a photo of a poster, `diary` lists the local
-//! diary, `report-positive` prepares the padded outbreak upload into the diary's outbox, and
-//! `check-exposure` verifies a signed exposure list and matches it against the diary.
+//! - `scan` checks in from a payload string, a typed code or a photo of a poster; with a
+//!   crowding task it prepares the check-in's crowding report and uploads it at once (what
+//!   fails to go out stays in the diary's outbox for `sync`);
+//! - `sync` uploads what waits in the outbox for a task, with retries;
+//! - `diary` lists the local diary;
+//! - `report-positive` prepares the padded outbreak upload of the whole diary and uploads it;
+//! - `check-exposure` downloads the signed exposure list from the collector (or reads a file),
+//!   verifies it and matches it against the diary on this device.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use hotspot_client::civil::CivilDate;
+use hotspot_client::credential::{IssuerClient, Wallet};
 use hotspot_client::diary::{Diary, RETENTION_DAYS};
-use hotspot_client::payload::{UrlConfig, VenueCategory};
+use hotspot_client::grpc::{GrpcUploader, WalletPresenter, reserve_tickets};
 use hotspot_client::registry::{TrustedKey, TrustedKeys};
 use hotspot_client::scan::{ScanConfig, scan};
-use hotspot_client::upload::{PaddingParams, SpreadParams, crowding_report, outbreak_upload};
-use hotspot_client::{DAY_SECS, UnixSeconds, exposure, poster, unix_now};
+use hotspot_client::upload::{
+    PaddingParams, RetryPolicy, SpreadParams, UploadSummary, crowding_report, drain_outbox,
+    outbreak_upload,
+};
+use hotspot_client::{DAY_SECS, UnixSeconds, exposure, net, poster, unix_now};
+use hotspot_core::rules::{OutbreakRule, Role};
+use hotspot_core::task::{TaskConfig, TaskKind};
+use hotspot_core::venue::VenueCategory;
+use hotspot_credentials::Day;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 /// The visitor's app: check in, keep the diary, report, match alerts.
 #[derive(Debug, Args)]
@@ -23,6 +39,9 @@ pub struct VisitorArgs {
     /// The diary file (created on first use).
     #[arg(long, env = "HOTSPOT_DIARY", default_value = "hotspot-diary.json")]
     diary: PathBuf,
+    /// The credential wallet file (secret, mode 0600; default: the diary's path + `.wallet`).
+    #[arg(long, env = "HOTSPOT_WALLET")]
+    wallet: Option<PathBuf>,
     #[command(subcommand)]
     command: VisitorCommand,
 }
@@ -31,12 +50,25 @@ pub struct VisitorArgs {
 enum VisitorCommand {
     /// Check in by scanning a payload URL, a typed code, or a PNG/JPEG photo of a poster.
     Scan(ScanArgs),
+    /// Upload the reports waiting in the outbox for a task.
+    Sync(TaskArgs),
     /// List the check-ins of the last 14 days.
     Diary,
-    /// After a positive test: prepare the padded outbreak upload of the whole diary.
+    /// After a positive test: upload the padded outbreak report of the whole diary.
     ReportPositive(ReportArgs),
-    /// Verify a signed exposure list and match it against the diary, on this device.
+    /// Download and verify the signed exposure list and match it against the diary, here.
     CheckExposure(ExposureArgs),
+}
+
+/// Which task to upload to, and where its leader is.
+#[derive(Debug, Args)]
+struct TaskArgs {
+    /// The task file (public parameters, as the operator publishes them).
+    #[arg(long)]
+    task: PathBuf,
+    /// The leader's gRPC URL.
+    #[arg(long, env = "HOTSPOT_LEADER_URL")]
+    leader: String,
 }
 
 #[derive(Debug, Args)]
@@ -69,9 +101,19 @@ struct ScanArgs {
     /// Departure, Unix seconds (default: arrival plus the venue's default duration).
     #[arg(long)]
     departure: Option<UnixSeconds>,
-    /// Prepare a crowding report for this task into the outbox.
-    #[arg(long)]
-    crowding_task: Option<String>,
+    /// The crowding task file: report this check-in to it (needs --leader, and --issuer with
+    /// --enrolment-id unless today's crowding credential is in the wallet).
+    #[arg(long, env = "HOTSPOT_CROWDING_TASK", requires = "leader")]
+    crowding_task: Option<PathBuf>,
+    /// The leader's gRPC URL, for the crowding report.
+    #[arg(long, env = "HOTSPOT_LEADER_URL")]
+    leader: Option<String>,
+    /// The issuer's gRPC URL, to obtain today's crowding credential.
+    #[arg(long, env = "HOTSPOT_ISSUER_URL")]
+    issuer: Option<String>,
+    /// This device's enrolment id, as the app operator provisioned it.
+    #[arg(long, env = "HOTSPOT_ENROLMENT_ID")]
+    enrolment_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -79,49 +121,75 @@ struct ReportArgs {
     /// The one-time diagnosis code from the health authority.
     #[arg(long)]
     code: String,
-    /// The outbreak task id.
-    #[arg(long, default_value = "outbreak")]
-    task: String,
-    /// Window length in seconds.
-    #[arg(long, default_value_t = 3600)]
-    window_secs: u64,
-    /// Reports per window after padding.
-    #[arg(long, default_value_t = 4)]
-    reports_per_window: usize,
-    /// Exposure time per category, e.g. `restaurant=120,workplace=720` (minutes).
+    #[command(flatten)]
+    target: TaskArgs,
+    /// The issuer's gRPC URL, to exchange the code for an outbreak credential.
+    #[arg(long, env = "HOTSPOT_ISSUER_URL")]
+    issuer: String,
+    /// Reports per window after padding (default: the task's presentations per window).
+    #[arg(long)]
+    reports_per_window: Option<usize>,
+    /// Exposure time per category in minutes, e.g. `restaurant=120,workplace=720` (default:
+    /// the outbreak rules' customer exposure times).
     #[arg(long, value_delimiter = ',')]
     exposure: Vec<String>,
-    /// Exposure time of other categories, in minutes.
-    #[arg(long, default_value_t = 120)]
-    default_exposure: u32,
 }
 
 #[derive(Debug, Args)]
 struct ExposureArgs {
-    /// The downloaded exposure list (protobuf bytes).
-    #[arg(long)]
-    list: PathBuf,
-    /// The collector's public key (hex) that signs exposure lists.
-    #[arg(long, env = "HOTSPOT_COLLECTOR_PUB")]
-    collector_pub: String,
+    /// The collector's exposure-list URL, e.g. `http://127.0.0.1:9003/exposure-list`.
+    #[arg(long, env = "HOTSPOT_EXPOSURE_URL", required_unless_present = "list")]
+    url: Option<String>,
+    /// A downloaded exposure list instead of the URL.
+    #[arg(long, conflicts_with = "url")]
+    list: Option<PathBuf>,
+    /// The health authority's public keys (hex) that sign exposure lists.
+    #[arg(
+        long = "collector-pub",
+        env = "HOTSPOT_COLLECTOR_PUB",
+        value_delimiter = ',',
+        required = true
+    )]
+    collector_pub: Vec<String>,
 }
 
 /// Runs `hotspot visitor ...`.
 pub fn run(args: VisitorArgs) -> anyhow::Result<()> {
     let now = unix_now();
     let mut diary = Diary::open(&args.diary, now)?;
+    let wallet_path = args.wallet.clone().unwrap_or_else(|| {
+        let mut path = args.diary.clone().into_os_string();
+        path.push(".wallet");
+        PathBuf::from(path)
+    });
+    let mut wallet = WalletFile::open(wallet_path, now)?;
     match args.command {
-        VisitorCommand::Scan(scan_args) => check_in(&mut diary, scan_args, now),
+        VisitorCommand::Scan(scan_args) => check_in(&mut diary, &mut wallet, scan_args, now),
+        VisitorCommand::Sync(target) => {
+            let task = load_task(&target.task)?;
+            let summary = runtime()?.block_on(upload(&mut diary, &wallet, &target.leader, task))?;
+            print_summary(&summary, &diary);
+            Ok(())
+        }
         VisitorCommand::Diary => {
             print_diary(&diary);
             Ok(())
         }
-        VisitorCommand::ReportPositive(report) => report_positive(&mut diary, report, now),
-        VisitorCommand::CheckExposure(exposure_args) => check_exposure(&diary, exposure_args, now),
+        VisitorCommand::ReportPositive(report) => {
+            report_positive(&mut diary, &mut wallet, report, now)
+        }
+        VisitorCommand::CheckExposure(exposure_args) => {
+            check_exposure(&mut diary, exposure_args, now)
+        }
     }
 }
 
-fn check_in(diary: &mut Diary, args: ScanArgs, now: UnixSeconds) -> anyhow::Result<()> {
+fn check_in(
+    diary: &mut Diary,
+    wallet: &mut WalletFile,
+    args: ScanArgs,
+    now: UnixSeconds,
+) -> anyhow::Result<()> {
     // 1. The text: typed, or read from a photo.
     let text = match (&args.payload, &args.image) {
         (Some(text), None) => text.clone(),
@@ -134,20 +202,15 @@ fn check_in(diary: &mut Diary, args: ScanArgs, now: UnixSeconds) -> anyhow::Resu
     };
 
     // 2. Parse and verify.
-    let keys = args
-        .registry_pub
-        .iter()
-        .map(|hex| TrustedKey::from_hex(hex).context("--registry-pub"))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let config = ScanConfig {
-        url: UrlConfig { host: args.host },
-        keys: TrustedKeys::new(keys),
+        url: hotspot_client::payload::UrlConfig { host: args.host },
+        keys: trusted_keys(&args.registry_pub, "--registry-pub")?,
         legacy_bits: args.legacy_bits,
         typed_default_minutes: 60,
     };
     let venue = scan(&text, &config, now)?;
 
-    // 3. Record, and prepare the crowding report if asked.
+    // 3. Record.
     let arrival = args.arrival.unwrap_or(now);
     let (name, code) = (venue.name.clone(), venue.venue_code);
     let id = diary.check_in(venue, arrival, args.departure)?;
@@ -155,22 +218,84 @@ fn check_in(diary: &mut Diary, args: ScanArgs, now: UnixSeconds) -> anyhow::Resu
         "checked in at {} (venue code {code}), diary entry {id}",
         display_name(&name)
     );
-    if let Some(task) = args.crowding_task {
-        let checkin = diary
-            .checkins()
-            .iter()
-            .find(|c| c.id == id)
-            .context("just checked in")?
-            .clone();
-        let report = crowding_report(&checkin, &task, 3600, &mut rand::rng());
-        diary.enqueue([report])?;
-        diary.mark_crowding_reported(id)?;
-        println!(
-            "crowding report for task {task} queued ({} in the outbox)",
-            diary.outbox().len()
+
+    // 4. The crowding report, prepared into the outbox before the first attempt, then sent.
+    let (Some(task_path), Some(leader)) = (args.crowding_task, args.leader) else {
+        return Ok(());
+    };
+    let task = load_task(&task_path)?;
+    if task.kind != TaskKind::Crowding {
+        bail!(
+            "--crowding-task {}: not a crowding task",
+            task_path.display()
         );
     }
+    let checkin = diary
+        .checkins()
+        .iter()
+        .find(|c| c.id == id)
+        .context("the check-in just recorded is missing from the diary")?
+        .clone();
+    let runtime = runtime()?;
+    let today = Day(u32::try_from(now / DAY_SECS).unwrap_or(u32::MAX));
+    if !wallet.wallet.has(TaskKind::Crowding, today) {
+        let (Some(issuer), Some(enrolment_id)) = (&args.issuer, &args.enrolment_id) else {
+            bail!("no crowding credential for today: give --issuer URL and --enrolment-id ID");
+        };
+        let mut rng = StdRng::from_rng(&mut rand::rng());
+        let obtained = runtime.block_on(async {
+            let mut client = IssuerClient::connect(issuer).await?;
+            client.obtain_crowding(enrolment_id, &mut rng).await
+        });
+        wallet
+            .wallet
+            .insert(obtained.context("--issuer: obtaining today's crowding credential")?);
+        wallet.save()?;
+    }
+    let grid = hotspot_client::upload::WindowGrid::of_task(&task);
+    let mut report = [crowding_report(
+        &checkin,
+        &task.id.to_hex(),
+        grid,
+        &mut rand::rng(),
+    )];
+    reserve_tickets(&mut wallet.wallet, &task, &mut report).context("crowding report")?;
+    wallet.save()?;
+    diary.enqueue(report)?;
+    diary.mark_crowding_reported(id)?;
+    match runtime.block_on(upload(diary, wallet, &leader, task)) {
+        Ok(summary) => print_summary(&summary, diary),
+        Err(err) => println!(
+            "crowding report not sent yet ({err:#}); {} report(s) wait in the outbox for \
+             `hotspot visitor sync`",
+            diary.outbox().len()
+        ),
+    }
     Ok(())
+}
+
+/// Drains the outbox of `task` to `leader` with the default retry policy.
+async fn upload(
+    diary: &mut Diary,
+    wallet: &WalletFile,
+    leader: &str,
+    task: TaskConfig,
+) -> anyhow::Result<UploadSummary> {
+    let presenter = WalletPresenter(wallet.wallet.clone());
+    let uploader = GrpcUploader::connect(leader, task, presenter).await?;
+    let summary = drain_outbox(diary, &uploader, RetryPolicy::default(), &mut rand::rng()).await?;
+    Ok(summary)
+}
+
+fn print_summary(summary: &UploadSummary, diary: &Diary) {
+    println!(
+        "uploaded: {} acknowledged, {} rejected by the leader, {} attempts; {} report(s) left \
+         in the outbox",
+        summary.acknowledged,
+        summary.rejected,
+        summary.attempts,
+        diary.outbox().len()
+    );
 }
 
 fn print_diary(diary: &Diary) {
@@ -193,82 +318,192 @@ fn print_diary(diary: &Diary) {
     );
 }
 
-fn report_positive(diary: &mut Diary, args: ReportArgs, now: UnixSeconds) -> anyhow::Result<()> {
+fn report_positive(
+    diary: &mut Diary,
+    wallet: &mut WalletFile,
+    args: ReportArgs,
+    now: UnixSeconds,
+) -> anyhow::Result<()> {
     if args.code.trim().is_empty() {
         bail!("--code: the diagnosis code is empty");
     }
+    let task = load_task(&args.target.task)?;
+    if task.kind != TaskKind::Outbreak {
+        bail!(
+            "--task {}: not an outbreak task",
+            args.target.task.display()
+        );
+    }
+    let reports_per_window = args
+        .reports_per_window
+        .unwrap_or(task.presentations_per_window as usize);
+    if reports_per_window == 0 {
+        bail!("--reports-per-window: must be at least 1");
+    }
     let spread = SpreadParams {
-        window_secs: args.window_secs,
-        exposure_minutes: parse_exposure(&args.exposure)?,
-        default_exposure_minutes: args.default_exposure,
+        grid: hotspot_client::upload::WindowGrid::of_task(&task),
+        exposure_minutes: exposure_minutes(&args.exposure)?,
+        default_exposure_minutes: 120,
     };
-    let padding = PaddingParams {
-        reports_per_window: args.reports_per_window,
-        days: RETENTION_DAYS,
-    };
-    let upload = outbreak_upload(
+    let padding = PaddingParams::for_task(&task, reports_per_window, now);
+    let mut prepared = outbreak_upload(
         diary.checkins(),
-        &args.task,
+        &task.id.to_hex(),
         now,
         &spread,
         padding,
         &mut rand::rng(),
     );
-    let total = upload.reports.len();
-    diary.enqueue(upload.reports)?;
+
+    // The outbreak credential for the diagnosis code, then one presentation per report.
+    let runtime = runtime()?;
+    let mut rng = StdRng::from_rng(&mut rand::rng());
+    let obtained = runtime.block_on(async {
+        let mut client = IssuerClient::connect(&args.issuer).await?;
+        client.obtain_outbreak(&args.code, &mut rng).await
+    });
+    wallet
+        .wallet
+        .insert(obtained.context("--code: exchanging the diagnosis code at the issuer")?);
+    reserve_tickets(&mut wallet.wallet, &task, &mut prepared.reports)
+        .context("reserving a presentation per report")?;
+    wallet.save()?;
+
+    let total = prepared.reports.len();
+    diary.enqueue(prepared.reports)?;
     println!(
         "outbreak upload prepared: {total} reports ({} real presences; left out: {} over the \
-         per-window limit, {} after now), queued in the diary's outbox with stable report ids",
-        upload.real, upload.over_limit, upload.out_of_period
+         per-window limit, {} outside the windows the task still accepts), queued in the \
+         diary's outbox with stable report ids",
+        prepared.real, prepared.over_limit, prepared.out_of_period
     );
-    println!(
-        "not sent: exchanging the diagnosis code for an outbreak credential and the gRPC \
-         upload come with the issuer and leader services (docs/qr.md, \"What remains\")"
-    );
+    let summary = runtime.block_on(upload(diary, wallet, &args.target.leader, task))?;
+    print_summary(&summary, diary);
     Ok(())
 }
 
-fn check_exposure(diary: &Diary, args: ExposureArgs, now: UnixSeconds) -> anyhow::Result<()> {
-    let key = TrustedKey::from_hex(&args.collector_pub).context("--collector-pub")?;
-    let bytes =
-        std::fs::read(&args.list).with_context(|| format!("--list {}", args.list.display()))?;
-    let list = exposure::verify_list(&bytes, &TrustedKeys::new([key]), now)?;
+fn check_exposure(diary: &mut Diary, args: ExposureArgs, now: UnixSeconds) -> anyhow::Result<()> {
+    let keys = trusted_keys(&args.collector_pub, "--collector-pub")?;
+    let bytes = match (&args.url, &args.list) {
+        (_, Some(path)) => {
+            std::fs::read(path).with_context(|| format!("--list {}", path.display()))?
+        }
+        (Some(url), None) => runtime()?
+            .block_on(net::fetch_exposure_list(url))
+            .context("--url")?,
+        (None, None) => bail!("give --url URL or --list FILE"),
+    };
+    let list = exposure::verify_list(&bytes, &keys, diary.exposure_version(), now)?;
     let matches = exposure::match_diary(&list, diary.checkins());
+    diary.set_exposure_version(list.version())?;
     println!(
-        "exposure list of task {} verified: {} alerted cells",
-        list.task_id,
-        list.cells.len()
+        "exposure list version {} verified: {} alerted cells",
+        list.version(),
+        list.cells().len()
     );
     if matches.is_empty() {
         println!("no match: none of your check-ins overlaps an alerted venue-hour");
     }
     for m in matches {
         println!(
-            "MATCH level {}: {} (code {}) in the hour from {}",
-            m.level,
+            "MATCH level {}: {} (code {}) from {} for {} min",
+            level_name(m.level),
             display_name(&m.venue_name),
             m.venue_code,
-            when(m.window_start)
+            when(m.window_start),
+            m.window_secs / 60
         );
     }
     Ok(())
 }
 
-fn parse_exposure(items: &[String]) -> anyhow::Result<BTreeMap<VenueCategory, u32>> {
-    items
-        .iter()
-        .map(|item| {
-            let (name, minutes) = item
-                .split_once('=')
-                .context("--exposure: expected category=minutes")?;
-            let category = VenueCategory::from_name(name.trim())
-                .with_context(|| format!("--exposure: unknown category {name:?}"))?;
-            Ok((
-                category,
-                minutes.trim().parse().context("--exposure: minutes")?,
-            ))
+fn level_name(level: exposure::ExposureLevel) -> &'static str {
+    match level {
+        exposure::ExposureLevel::Orange => "orange",
+        exposure::ExposureLevel::Red => "red",
+    }
+}
+
+/// The exposure time per category: the outbreak rules' customer times, then `items`
+/// (`category=minutes`) over them.
+fn exposure_minutes(items: &[String]) -> anyhow::Result<BTreeMap<VenueCategory, u32>> {
+    let rules = OutbreakRule::default_rules();
+    let mut minutes: BTreeMap<VenueCategory, u32> = VenueCategory::ALL
+        .into_iter()
+        .map(|c| {
+            let secs = rules.exposure_secs(c, Role::Customer);
+            (c, u32::try_from(secs / 60).unwrap_or(u32::MAX))
         })
-        .collect()
+        .collect();
+    for item in items {
+        let (name, value) = item
+            .split_once('=')
+            .context("--exposure: expected category=minutes")?;
+        let category: VenueCategory = name.trim().parse().context("--exposure")?;
+        let value = value
+            .trim()
+            .parse()
+            .with_context(|| format!("--exposure: minutes of {category}"))?;
+        minutes.insert(category, value);
+    }
+    Ok(minutes)
+}
+
+fn trusted_keys(hex_keys: &[String], flag: &str) -> anyhow::Result<TrustedKeys> {
+    let keys = hex_keys
+        .iter()
+        .map(|hex| TrustedKey::from_hex(hex).with_context(|| flag.to_owned()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(TrustedKeys::new(keys))
+}
+
+/// The wallet and the file it lives in (secret: written atomically, readable by its owner only).
+struct WalletFile {
+    path: PathBuf,
+    wallet: Wallet,
+}
+
+impl WalletFile {
+    fn open(path: PathBuf, now: UnixSeconds) -> anyhow::Result<Self> {
+        let mut wallet = match std::fs::read(&path) {
+            Ok(bytes) => {
+                Wallet::from_bytes(&bytes).with_context(|| format!("wallet {}", path.display()))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Wallet::new(),
+            Err(e) => return Err(e).with_context(|| format!("wallet {}", path.display())),
+        };
+        wallet.prune(Day(u32::try_from(now / DAY_SECS).unwrap_or(u32::MAX)));
+        Ok(Self { path, wallet })
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        use std::io::Write;
+
+        let context = || format!("writing wallet {}", self.path.display());
+        let tmp = self.path.with_extension("wallet-tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).with_context(context)?;
+        file.write_all(&self.wallet.to_bytes())
+            .with_context(context)?;
+        file.sync_all().with_context(context)?;
+        std::fs::rename(&tmp, &self.path).with_context(context)
+    }
+}
+
+fn load_task(path: &Path) -> anyhow::Result<TaskConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--task {}", path.display()))?;
+    TaskConfig::from_toml(&text).with_context(|| format!("--task {}", path.display()))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn display_name(name: &str) -> &str {

@@ -52,6 +52,9 @@ struct DiaryFile {
     next_id: u64,
     checkins: Vec<CheckIn>,
     outbox: Vec<PreparedReport>,
+    /// Version of the newest exposure list verified (0: none); older lists are refused.
+    #[serde(default)]
+    exposure_version: u64,
 }
 
 /// What can go wrong with the diary.
@@ -193,6 +196,20 @@ impl Diary {
         }
         self.file.outbox.retain(|r| !ids.contains(&r.report_id));
         self.save()
+    }
+
+    /// The version of the newest exposure list this diary has accepted (0: none yet).
+    pub fn exposure_version(&self) -> u64 {
+        self.file.exposure_version
+    }
+
+    /// Records that the exposure list `version` was verified and matched; it never goes down.
+    pub fn set_exposure_version(&mut self, version: u64) -> Result<(), DiaryError> {
+        if version > self.file.exposure_version {
+            self.file.exposure_version = version;
+            self.save()?;
+        }
+        Ok(())
     }
 
     fn find(&mut self, id: u64) -> Result<&mut CheckIn, DiaryError> {

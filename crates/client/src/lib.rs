@@ -16,17 +16,27 @@
 //! | [`poster`] | A4 posters as SVG, PNG and PDF, and decoding a photo of one |
 //! | [`diary`] | the local check-in diary, kept 14 days in a file written atomically |
 //! | [`upload`] | crowding and outbreak report preparation (spreading, padding), retried uploads |
+//! | [`grpc`] | the uploader (shard, seal, present, upload to the leader) and the registry client |
+//! | [`net`] | the exposure-list download |
 //! | [`exposure`] | the signed exposure list, its verification, and matching against the diary |
 //! | [`civil`] | calendar dates from Unix days, for validity dates on posters |
+//! | [`credential`] | the credential wallet: obtain from the issuer over gRPC, present per report |
 //!
 //! Randomness is an explicit argument of every function that needs it; the CLI draws it.
 
 pub mod civil;
+#[cfg(feature = "net")]
+pub mod credential;
 pub mod diary;
 pub mod exposure;
 pub mod fallback;
+#[cfg(feature = "net")]
+pub mod grpc;
 pub mod legacy;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod payload;
+#[cfg(feature = "poster")]
 pub mod poster;
 pub mod registry;
 pub mod scan;

@@ -185,13 +185,11 @@ impl VenueInfo {
         if self.address.chars().count() > MAX_ADDRESS_CHARS {
             return invalid("address", "must be at most 120 characters");
         }
-        if self
-            .name
-            .chars()
-            .chain(self.address.chars())
-            .any(char::is_control)
-        {
+        if self.name.chars().any(char::is_control) {
             return invalid("name", "control characters are not allowed");
+        }
+        if self.address.chars().any(char::is_control) {
+            return invalid("address", "control characters are not allowed");
         }
         if self.capacity == 0 {
             return invalid("capacity", "must be at least 1");

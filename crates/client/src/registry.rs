@@ -194,6 +194,12 @@ impl TrustedKey {
         self.key_id
     }
 
+    /// The Ed25519 key itself (for formats that verify with it directly, such as the
+    /// exposure list).
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.key
+    }
+
     /// Checks `signature` on `message` with the strict RFC 8032 rules (no small-order keys, no
     /// malleable signatures).
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
@@ -214,6 +220,16 @@ impl TrustedKeys {
         Self {
             keys: keys.into_iter().map(|k| (k.key_id, k)).collect(),
         }
+    }
+
+    /// The trusted keys, by key id.
+    pub fn iter(&self) -> impl Iterator<Item = &TrustedKey> {
+        self.keys.values()
+    }
+
+    /// Whether no key is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// The key with this id, if trusted.

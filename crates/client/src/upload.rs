@@ -46,13 +46,65 @@ pub struct PreparedReport {
     pub window_start: UnixSeconds,
     /// Venue code, or [`DUMMY_VENUE_CODE`] for padding.
     pub venue_code: u64,
+    /// The credential presentation reserved for this report (which credential, which nonce),
+    /// kept with it so that every attempt presents the same nonce. `None` until reserved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<PresentationTicket>,
+}
+
+/// A reserved credential presentation: the credential's key id and the nonce, below the
+/// task's limit per window (crates/client `credential::Ticket`, in a form the diary stores).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresentationTicket {
+    /// The credential's 8-byte key id.
+    #[serde(with = "hex_key_id")]
+    pub key_id: [u8; 8],
+    /// The nonce.
+    pub nonce: u32,
+}
+
+/// A task's windows: window `w` covers `[origin + w * secs, origin + (w + 1) * secs)`
+/// (crates/core `TaskConfig::window_start`). Report windows are named by their start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowGrid {
+    /// Start of window 0 (the task's `start_unix`).
+    pub origin: UnixSeconds,
+    /// Window length in seconds, at least 1.
+    pub secs: u64,
+}
+
+impl WindowGrid {
+    /// Hourly windows aligned to the Unix epoch.
+    pub const HOURLY: Self = Self {
+        origin: 0,
+        secs: 3600,
+    };
+
+    /// The grid of a task.
+    pub fn of_task(task: &hotspot_core::task::TaskConfig) -> Self {
+        Self {
+            origin: task.start_unix,
+            secs: task.window_seconds,
+        }
+    }
+
+    /// The start of the window holding instant `t` (saturating at 0 before the origin).
+    pub fn start_of(&self, t: UnixSeconds) -> UnixSeconds {
+        let secs = self.secs.max(1);
+        if t >= self.origin {
+            t - (t - self.origin) % secs
+        } else {
+            let back = (self.origin - t).div_ceil(secs);
+            self.origin.saturating_sub(back.saturating_mul(secs))
+        }
+    }
 }
 
 /// How check-ins are spread over windows for an outbreak upload.
 #[derive(Clone, Debug)]
 pub struct SpreadParams {
-    /// Window length in seconds (3600 for hourly windows).
-    pub window_secs: u64,
+    /// The task's windows (hourly in production).
+    pub grid: WindowGrid,
     /// Exposure time per category, in minutes.
     pub exposure_minutes: BTreeMap<VenueCategory, u32>,
     /// Exposure time of categories not in the map, in minutes.
@@ -66,6 +118,32 @@ pub struct PaddingParams {
     pub reports_per_window: usize,
     /// Days of windows covered, ending with the window of `now`.
     pub days: u64,
+    /// No window starting before this instant is covered: the first window the task still
+    /// accepts (its earlier windows are sealed) or the task's start. 0 for no bound.
+    pub not_before: UnixSeconds,
+}
+
+impl PaddingParams {
+    /// The shape of an upload to `task` at `now`: `reports_per_window` reports in every window
+    /// of the last [`RETENTION_DAYS`](crate::diary::RETENTION_DAYS) days that the task still
+    /// accepts (windows from its start on, not yet sealed).
+    pub fn for_task(
+        task: &hotspot_core::task::TaskConfig,
+        reports_per_window: usize,
+        now: UnixSeconds,
+    ) -> Self {
+        // Window w is sealed once now >= start + (w + 1) * length + grace, so the first open
+        // window is floor((now - start - grace) / length), or window 0.
+        let secs = task.window_seconds.max(1);
+        let first_open = now
+            .checked_sub(task.start_unix.saturating_add(task.grace_seconds))
+            .map_or(0, |d| d / secs);
+        Self {
+            reports_per_window,
+            days: crate::diary::RETENTION_DAYS,
+            not_before: task.window_start(first_open),
+        }
+    }
 }
 
 /// A padded outbreak upload.
@@ -83,11 +161,11 @@ pub struct OutbreakUpload {
 }
 
 /// The windows (their start times) that `[start, end)` touches.
-pub fn windows_touched(start: UnixSeconds, end: UnixSeconds, window_secs: u64) -> Vec<UnixSeconds> {
-    let window_secs = window_secs.max(1);
-    let first = start - start % window_secs;
+pub fn windows_touched(start: UnixSeconds, end: UnixSeconds, grid: WindowGrid) -> Vec<UnixSeconds> {
+    let secs = grid.secs.max(1);
+    let first = grid.start_of(start);
     (0..)
-        .map(|i| first + i * window_secs)
+        .map(|i| first + i * secs)
         .take_while(|&w| w < end.max(start + 1))
         .collect()
 }
@@ -96,15 +174,15 @@ pub fn windows_touched(start: UnixSeconds, end: UnixSeconds, window_secs: u64) -
 pub fn crowding_report<R: Rng + ?Sized>(
     checkin: &CheckIn,
     task_id: &str,
-    window_secs: u64,
+    grid: WindowGrid,
     rng: &mut R,
 ) -> PreparedReport {
-    let window_secs = window_secs.max(1);
     PreparedReport {
         report_id: rng.random(),
         task_id: task_id.to_owned(),
-        window_start: checkin.arrival - checkin.arrival % window_secs,
+        window_start: grid.start_of(checkin.arrival),
         venue_code: checkin.venue.venue_code,
+        ticket: None,
     }
 }
 
@@ -120,7 +198,7 @@ pub fn spread(checkins: &[CheckIn], params: &SpreadParams) -> BTreeMap<UnixSecon
         let end = checkin
             .departure
             .max(checkin.arrival + u64::from(minutes) * 60);
-        for window in windows_touched(checkin.arrival, end, params.window_secs) {
+        for window in windows_touched(checkin.arrival, end, params.grid) {
             let codes = cells.entry(window).or_default();
             // One person counts once per venue-hour, however many times they checked in.
             if !codes.contains(&checkin.venue.venue_code) {
@@ -140,9 +218,15 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
     padding: PaddingParams,
     rng: &mut R,
 ) -> OutbreakUpload {
-    let window_secs = spread_params.window_secs.max(1);
-    let last = now - now % window_secs;
-    let first = last.saturating_sub(padding.days * DAY_SECS) + window_secs;
+    let window_secs = spread_params.grid.secs.max(1);
+    let last = spread_params.grid.start_of(now);
+    let earliest = spread_params.grid.start_of(padding.not_before);
+    let earliest = if earliest < padding.not_before {
+        earliest + window_secs
+    } else {
+        earliest
+    };
+    let first = (last.saturating_sub(padding.days * DAY_SECS) + window_secs).max(earliest);
     let cells = spread(checkins, spread_params);
     let (mut reports, mut real, mut over_limit) = (Vec::new(), 0, 0);
 
@@ -164,6 +248,7 @@ pub fn outbreak_upload<R: Rng + ?Sized>(
                 task_id: task_id.to_owned(),
                 window_start: window,
                 venue_code,
+                ticket: None,
             });
         }
     }
@@ -196,8 +281,14 @@ pub enum UploadError {
     Rejected(String),
 }
 
-/// Sends one prepared report to the leader. Implemented by the gRPC client (see docs/qr.md).
+/// Sends one prepared report to the leader. Implemented by [`crate::grpc::GrpcUploader`].
 pub trait Uploader {
+    /// Whether this uploader takes `report` (an uploader serves one task; the outbox may hold
+    /// reports of several). [`drain_outbox`] leaves the others in the outbox.
+    fn serves(&self, _report: &PreparedReport) -> bool {
+        true
+    }
+
     /// Uploads `report`; `Ok` means the leader has stored it durably (or already had it).
     fn upload(
         &self,
@@ -272,7 +363,7 @@ pub enum DrainError {
 /// Acknowledgements persisted together; a crash resends at most this many known ids.
 const ACK_BATCH: usize = 64;
 
-/// Uploads every report in the diary's outbox, in order, retrying transient failures with
+/// Uploads every report in the diary's outbox that `uploader` serves, in order, retrying transient failures with
 /// backoff; acknowledged and rejected reports leave the outbox, the rest stay for next time.
 pub async fn drain_outbox<U: Uploader, R: Rng + ?Sized>(
     diary: &mut Diary,
@@ -280,7 +371,12 @@ pub async fn drain_outbox<U: Uploader, R: Rng + ?Sized>(
     policy: RetryPolicy,
     rng: &mut R,
 ) -> Result<UploadSummary, DrainError> {
-    let pending: Vec<PreparedReport> = diary.outbox().to_vec();
+    let pending: Vec<PreparedReport> = diary
+        .outbox()
+        .iter()
+        .filter(|r| uploader.serves(r))
+        .cloned()
+        .collect();
     let mut summary = UploadSummary::default();
     let mut done: Vec<[u8; 16]> = Vec::new();
     for report in &pending {
@@ -350,6 +446,22 @@ mod hex_id {
         crate::registry::unhex(&text)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| D::Error::custom("report id must be 32 hex digits"))
+    }
+}
+
+mod hex_key_id {
+    //! Credential key ids as hex strings in the diary file.
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(id: &[u8; 8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::registry::hex(id))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 8], D::Error> {
+        let text = String::deserialize(d)?;
+        crate::registry::unhex(&text)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| D::Error::custom("credential key id must be 16 hex digits"))
     }
 }
 

@@ -4,9 +4,8 @@
 //!
 //! A report carries the task id, the window, a fresh 16-byte report id (also the Poplar1
 //! nonce), the Poplar1 public share in clear, the leader's and the helper's input shares each
-//! sealed to that aggregator, and one anonymous-credential presentation (verified on upload
-//! once the credentials crate lands; the field exists already so that the wire format does not
-//! change).
+//! sealed to that aggregator, and one anonymous-credential presentation for (task, window),
+//! which both aggregators verify (see [`crate::credential`] for the policy).
 //!
 //! Binding. Each input share is sealed with:
 //! - `info` = [`INPUT_SHARE_INFO`] followed by the recipient's role byte, so that a leader share
@@ -66,6 +65,9 @@ pub enum EnvelopeError {
     /// A key is not a valid X25519 key.
     #[error("malformed HPKE key")]
     MalformedKey,
+    /// Poplar1 refused the measurement (a venue code wider than the task's `bits`).
+    #[error("Poplar1 sharding failed: {0}")]
+    Shard(hotspot_vdaf::VdafError),
 }
 
 /// Which aggregator a share belongs to; its byte goes into the HPKE `info`.
@@ -249,7 +251,7 @@ pub struct ReportEnvelope {
     pub leader_share: HpkeCiphertext,
     /// The helper's sealed input share.
     pub helper_share: HpkeCiphertext,
-    /// The anonymous-credential presentation (empty until the credentials issue lands).
+    /// The anonymous-credential presentation (crates/credentials `Presentation` encoding).
     pub presentation: Vec<u8>,
 }
 
@@ -263,6 +265,75 @@ impl ReportEnvelope {
             &self.public_share,
         )
     }
+}
+
+/// What one report measures and where it belongs: the input of [`seal_report`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measurement {
+    /// The task (also the Poplar1 application context).
+    pub task_id: TaskId,
+    /// The window index.
+    pub window: u64,
+    /// The report id (also the Poplar1 nonce).
+    pub report_id: ReportId,
+    /// The venue code, at most the task's `bits` wide.
+    pub venue_code: u64,
+}
+
+/// The two aggregators' HPKE keys a report is sealed to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShareKeys {
+    /// The leader's current key.
+    pub leader: HpkePublicKey,
+    /// The helper's current key.
+    pub helper: HpkePublicKey,
+}
+
+/// Builds the envelope of one report (DESIGN.md section 3, step 3): shards the venue code with
+/// Poplar1 (nonce = report id, context = task id), then seals each input share to its
+/// aggregator with the report's binding ([`report_aad`]) as associated data. Every random byte
+/// (the sharding randomness, both HPKE ephemeral keys) comes from `rng`. The presentation is
+/// left empty: the caller attaches one for (task, window).
+pub fn seal_report<R: CryptoRng>(
+    poplar: &hotspot_vdaf::Poplar1,
+    measurement: &Measurement,
+    keys: &ShareKeys,
+    rng: &mut R,
+) -> Result<ReportEnvelope, EnvelopeError> {
+    let Measurement {
+        task_id,
+        window,
+        report_id,
+        venue_code,
+    } = *measurement;
+    let (public, [leader, helper]) = poplar
+        .shard(&task_id.0, venue_code, &report_id.0, rng)
+        .map_err(EnvelopeError::Shard)?;
+    let public_share = public.encode();
+    let aad = report_aad(&task_id, window, &report_id, &public_share);
+    let leader_share = seal_with_rng(
+        &keys.leader,
+        &input_share_info(Role::Leader),
+        &aad,
+        &Zeroizing::new(leader.encode()),
+        rng,
+    )?;
+    let helper_share = seal_with_rng(
+        &keys.helper,
+        &input_share_info(Role::Helper),
+        &aad,
+        &Zeroizing::new(helper.encode()),
+        rng,
+    )?;
+    Ok(ReportEnvelope {
+        task_id,
+        window,
+        report_id,
+        public_share,
+        leader_share,
+        helper_share,
+        presentation: Vec::new(),
+    })
 }
 
 /// The associated data of an input share: a label, the task id, the window (big-endian), the
@@ -483,6 +554,53 @@ mod tests {
         let a = seal_with_rng(&key.public(), b"i", b"a", b"p", &mut CountingRng(7)).unwrap();
         let b = seal_with_rng(&key.public(), b"i", b"a", b"p", &mut CountingRng(7)).unwrap();
         assert_eq!(a, b);
+    }
+
+    fn measurement(venue_code: u64) -> Measurement {
+        Measurement {
+            task_id: TaskId([4; 32]),
+            window: 7,
+            report_id: ReportId([5; 16]),
+            venue_code,
+        }
+    }
+
+    #[test]
+    fn sealed_report_opens_for_each_aggregator_and_decodes() {
+        let poplar = hotspot_vdaf::Poplar1::new(32).unwrap();
+        let (leader, helper) = (
+            HpkeKeypair::generate(1, &mut CountingRng(0)),
+            HpkeKeypair::generate(2, &mut CountingRng(100)),
+        );
+        let keys = ShareKeys {
+            leader: leader.public(),
+            helper: helper.public(),
+        };
+        let report = seal_report(&poplar, &measurement(77), &keys, &mut CountingRng(9)).unwrap();
+        assert_eq!((report.window, report.report_id), (7, ReportId([5; 16])));
+        assert!(poplar.decode_public_share(&report.public_share).is_ok());
+        for (agg, key, ct) in [
+            (Role::Leader, leader, &report.leader_share),
+            (Role::Helper, helper, &report.helper_share),
+        ] {
+            let share = open(&key, ct, &input_share_info(agg), &report.aad()).unwrap();
+            assert!(poplar.decode_input_share(agg.agg_id(), &share).is_ok());
+        }
+        // A fixed RNG pins every byte.
+        let again = seal_report(&poplar, &measurement(77), &keys, &mut CountingRng(9)).unwrap();
+        assert_eq!(again, report);
+    }
+
+    #[test]
+    fn venue_code_wider_than_the_task_is_refused() {
+        let poplar = hotspot_vdaf::Poplar1::new(32).unwrap();
+        let key = HpkeKeypair::generate(1, &mut CountingRng(0)).public();
+        let keys = ShareKeys {
+            leader: key,
+            helper: key,
+        };
+        let err = seal_report(&poplar, &measurement(1 << 40), &keys, &mut CountingRng(9));
+        assert!(matches!(err, Err(EnvelopeError::Shard(_))));
     }
 
     #[test]

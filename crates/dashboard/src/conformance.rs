@@ -37,8 +37,10 @@ pub fn sample_alert(id: &str, venue_code: u64, window_start: u64, level: AlertLe
 }
 
 /// Checks the alert-log contract. `store` must hold no alerts at first; `push` stores one
-/// alert (assigning its cursor) the way the collector does.
-pub fn check_source(store: &dyn DashboardSource, mut push: impl FnMut(AlertView)) {
+/// alert the way the collector does and returns it as stored (the store assigns the cursor and
+/// may choose its own id). Every pushed alert has a window of its own, so a store that records
+/// each batch's alerts once can take them one batch at a time.
+pub fn check_source(store: &dyn DashboardSource, mut push: impl FnMut(AlertView) -> AlertView) {
     // 1. Empty log.
     let empty = store.alert_summary().expect("summary");
     assert_eq!(empty.count, 0, "source must start empty");
@@ -49,21 +51,33 @@ pub fn check_source(store: &dyn DashboardSource, mut push: impl FnMut(AlertView)
             .is_empty()
     );
 
-    // 2. Store alerts out of window order; cursors follow storage order.
+    // 2. Store alerts out of window order (25 distinct hours); cursors follow storage order.
     let levels = [AlertLevel::Crowding, AlertLevel::Orange, AlertLevel::Red];
+    let mut expected = Vec::new();
     for i in 0..25u64 {
-        let window = 3600 * ((i * 7) % 24);
-        push(sample_alert(
+        let window = 3600 * ((i * 7) % 25);
+        let stored = push(sample_alert(
             &format!("c{i}"),
             i % 5,
             window,
             levels[(i % 3) as usize],
         ));
+        assert_eq!(
+            (stored.venue_code, stored.window_start, stored.level),
+            (i % 5, window, levels[(i % 3) as usize]),
+            "push returns the stored alert"
+        );
+        assert!(
+            (1..=128).contains(&stored.id.len()) && stored.id.bytes().all(|b| b.is_ascii_graphic()),
+            "alert ids are 1 to 128 visible ASCII characters"
+        );
+        expected.push(stored.id);
     }
     let all = store.alerts_after(AlertCursor::START, 1000).expect("after");
     let ids: Vec<&str> = all.iter().map(|a| a.id.as_str()).collect();
-    let expected: Vec<String> = (0..25).map(|i| format!("c{i}")).collect();
     assert_eq!(ids, expected, "alerts_after must return storage order");
+    let distinct: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+    assert_eq!(distinct.len(), ids.len(), "alert ids are unique");
     assert!(
         all.windows(2).all(|w| w[0].cursor < w[1].cursor),
         "cursors strictly increase"
@@ -220,8 +234,9 @@ mod tests {
     fn in_memory_source_meets_the_source_contract() {
         let source = InMemorySource::new();
         let pusher = source.clone();
-        check_source(&source, move |a| {
-            pusher.push_alert(a);
+        check_source(&source, move |mut a| {
+            a.cursor = pusher.push_alert(a.clone());
+            a
         });
     }
 

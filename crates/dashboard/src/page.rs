@@ -78,10 +78,12 @@ pub struct PageModel<'a> {
 
 impl PageModel<'_> {
     fn shown(&self) -> Vec<&AlertView> {
+        // Windows need not be hourly nor start on the hour: an hour shows every window that
+        // starts within it (as the JSON API's `hour` does).
         let hour = self.query.hour.map(|h| self.day + u64::from(h) * 3600);
         self.day_alerts
             .iter()
-            .filter(|a| hour.is_none_or(|h| a.window_start == h))
+            .filter(|a| hour.is_none_or(|h| (h..h + 3600).contains(&a.window_start)))
             .collect()
     }
 }
@@ -388,6 +390,33 @@ mod tests {
         assert!(!html.contains("<b>rule"));
         assert!(!html.contains("<t>") && !html.contains("<q>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn an_hour_shows_every_window_starting_within_it() {
+        let day = 1_796_169_600;
+        let mut alert = hostile_alert();
+        // A 3-second window starting 20 min 34 s past 01:00.
+        alert.window_start = day + 3600 + 1234;
+        alert.window_secs = 3;
+        let alerts = [alert];
+        let shown = |hour| {
+            let query = PageQuery {
+                hour: Some(hour),
+                ..PageQuery::default()
+            };
+            let model = PageModel {
+                query: &query,
+                day,
+                venues: &[],
+                day_alerts: &alerts,
+                batches: &[],
+                seen: AlertCursor::START,
+                summary: AlertSummary::default(),
+            };
+            model.shown().len()
+        };
+        assert_eq!((shown(0), shown(1), shown(2)), (0, 1, 0));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! | `GET /dashboard/api/batches` | token | JSON batches |
 //! | `GET /dashboard/api/venues` | token | JSON venues |
 //! | `GET /exposure-list` | open | the signed exposure list (binary, see [`crate::exposure`]) |
+//! | `GET /exposure-list/key` | open | the list's Ed25519 public key, 64 hex digits and a newline |
 //!
 //! "token" means the collector's bearer token in `Authorization: Bearer`, or the session cookie
 //! the login form sets; anything else gets 401 and counts in
@@ -130,6 +131,7 @@ pub fn router(state: DashboardState) -> Router {
         .route("/dashboard/login", get(login_form).post(login))
         .route("/dashboard/logout", post(logout))
         .route("/exposure-list", get(exposure_list))
+        .route("/exposure-list/key", get(exposure_key))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -480,6 +482,26 @@ async fn exposure_list(
         return Ok((StatusCode::NOT_MODIFIED, head).into_response());
     }
     Ok((head, bytes).into_response())
+}
+
+/// The public half of the signing key, for apps to pin (and operators to compare with what
+/// the apps ship).
+async fn exposure_key(State(state): State<DashboardState>) -> Result<Response, HttpError> {
+    let Some(key) = state.inner.exposure_key.as_ref() else {
+        return Err(HttpError(
+            StatusCode::NOT_FOUND,
+            "no exposure list is published here".into(),
+        ));
+    };
+    let public = format!("{}\n", hex::encode(key.verifying_key().as_bytes()));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        public,
+    )
+        .into_response())
 }
 
 async fn current_exposure_list(

@@ -1,5 +1,8 @@
 //! The dashboard's HTTP surface on a real loopback server: access control, the login flow, the
-//! JSON API and its filters, and the signed exposure list.
+//! JSON API and its filters, the map's colours by level, and the signed exposure list.
+//!
+//! The page in a real browser, against a real collector process, is tested in
+//! `tests/tests/dashboard.rs` (package hotspot-tests).
 
 mod common;
 
@@ -135,6 +138,67 @@ async fn filters_narrow_the_alert_api() {
     assert!(bad.text().contains("`level`"));
 }
 
+/// `(venue hex, level)` of every alerted venue marker on a rendered page.
+fn map_markers(html: &str) -> std::collections::BTreeSet<(String, String)> {
+    html.split(r#"<circle class="alerted level-"#)
+        .skip(1)
+        .map(|rest| {
+            let level = rest.split('"').next().expect("level").to_owned();
+            let venue = rest
+                .split(r#"data-venue=""#)
+                .nth(1)
+                .and_then(|v| v.split('"').next())
+                .expect("venue");
+            (venue.to_owned(), level)
+        })
+        .collect()
+}
+
+/// The map draws each alerted venue in the colour of its highest level of the selection (the
+/// demo has crowding, orange and red), and a level filter keeps only the red ones.
+#[tokio::test]
+async fn map_colours_venues_by_their_highest_level_and_filters_by_level() {
+    use hotspot_dashboard::DashboardSource;
+    use hotspot_dashboard::view::AlertFilter;
+
+    let source = demo_source();
+    let addr = serve(source.clone()).await;
+    for (query, levels) in [("", vec![]), ("&level=red", vec![AlertLevel::Red])] {
+        let filter = AlertFilter {
+            from: Some(DEMO_DAY),
+            to: Some(DEMO_DAY + 86_400),
+            levels,
+            ..AlertFilter::default()
+        };
+        let mut highest = std::collections::BTreeMap::new();
+        for a in source.alerts(&filter, 10_000).expect("alerts") {
+            let level = highest.entry(a.venue_code).or_insert(a.level);
+            *level = (*level).max(a.level);
+        }
+        let expected: std::collections::BTreeSet<(String, String)> = highest
+            .into_iter()
+            .map(|(code, level)| (format!("{code:x}"), level.as_str().to_owned()))
+            .collect();
+        let page = get(
+            &format!("http://{addr}/dashboard?day=2026-12-02{query}"),
+            &[("authorization", &bearer())],
+        )
+        .await;
+        let markers = map_markers(&page.text());
+        assert_eq!(markers, expected, "{query}");
+        let levels: std::collections::BTreeSet<&str> =
+            markers.iter().map(|(_, l)| l.as_str()).collect();
+        if query.is_empty() {
+            assert!(
+                levels.contains("red") && levels.contains("crowding"),
+                "{levels:?}"
+            );
+        } else {
+            assert_eq!(levels, std::collections::BTreeSet::from(["red"]));
+        }
+    }
+}
+
 /// `alerts/after` pages through the log in cursor order with no gap and no repeat.
 #[tokio::test]
 async fn alerts_after_pages_in_cursor_order_without_gaps() {
@@ -198,6 +262,17 @@ async fn exposure_list_is_signed_and_holds_the_outbreak_cells() {
 
     let other = ed25519_dalek::SigningKey::from_bytes(&[0x12; 32]).verifying_key();
     assert!(ExposureList::verify(&reply.body, &other).is_err());
+
+    // The public key is published beside the list, for apps to pin.
+    let key = get(&format!("http://{addr}/exposure-list/key"), &[]).await;
+    assert_eq!(key.status, StatusCode::OK);
+    assert_eq!(
+        key.text(),
+        format!(
+            "{}\n",
+            hex::encode(exposure_key().verifying_key().as_bytes())
+        )
+    );
 }
 
 /// Pages carry a script-free-origin CSP, no caching and no sniffing; logout expires the session.
@@ -255,4 +330,6 @@ async fn exposure_list_is_absent_without_a_signing_key() {
     tokio::spawn(async move { axum::serve(listener, hotspot_dashboard::router(state)).await });
     let reply = get(&format!("http://{addr}/exposure-list"), &[]).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let key = get(&format!("http://{addr}/exposure-list/key"), &[]).await;
+    assert_eq!(key.status, StatusCode::NOT_FOUND);
 }

@@ -1,8 +1,10 @@
 //! The admin HTTP port: `/healthz` (the process answers), `/readyz` (its database answers) and
-//! `/metrics` (Prometheus text). Metric labels are fixed words (outcome, status code, role):
-//! never venue codes, report ids, tokens or addresses.
+//! `/metrics` (Prometheus text). Metric labels are fixed words (outcome, status code, role,
+//! configured webhook names): never venue codes, report ids, tokens or addresses.
+//!
+//! On a collector with a dashboard token the same port also serves the dashboard, its JSON API
+//! and the exposure list (`crate::dashboard`, routes in `hotspot_dashboard::web`).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -24,19 +26,23 @@ struct AdminState {
     metrics: Option<PrometheusHandle>,
 }
 
-/// Serves the admin endpoints on `addr` until `shutdown` resolves.
+/// Serves the admin endpoints, and `extra` routes beside them, on `listener` until `shutdown`
+/// resolves.
 pub async fn serve_admin(
-    addr: SocketAddr,
+    listener: tokio::net::TcpListener,
     node: Arc<Node>,
     metrics: Option<PrometheusHandle>,
+    extra: Option<Router>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(render))
         .with_state(AdminState { node, metrics });
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

@@ -3,7 +3,7 @@
 //! files, never from the TOML itself and never printed.
 //!
 //! ```toml
-//! role = "leader"                      # leader | helper | collector
+//! role = "leader"                      # leader | helper | collector | issuer
 //! listen = "127.0.0.1:7001"            # gRPC
 //! admin_listen = "127.0.0.1:9001"      # /healthz /readyz /metrics
 //! database = "leader.sqlite"
@@ -12,7 +12,16 @@
 //! leader_url = "http://127.0.0.1:7001" # collector only
 //! hpke_key_files = [{ key_id = 1, path = "leader.hpke" }]   # 64 hex digits each
 //! verify_key_file = "verify.key"       # leader and helper: 64 hex digits
+//! credential_key_file = "cred.key"     # leader, helper, issuer: credential master secret
+//! issuer_hash_key_file = "ids.key"     # issuer: keys the hashes of enrolment ids and codes
+//! issuer_token_file = "ha.token"       # issuer: the health authority's bearer token
 //! job_size = 1000
+//! dashboard_token_file = "dashboard.token"  # collector: dashboard on admin_listen (see docs/dashboard.md)
+//! exposure_key_file = "exposure.key"   # collector: Ed25519 seed (64 hex digits) signing /exposure-list
+//! [[webhooks]]                         # collector: alert receivers, one table each
+//! name = "ops"
+//! url = "https://alerts.example/hook"
+//! key_file = "ops.hmac"                # HMAC key, hex (>= 64 digits); or key_env = "VAR"
 //! [tls]                                # optional mTLS between leader and helper
 //! cert = "node.pem"
 //! key = "node.key"
@@ -34,8 +43,13 @@
 //!
 //! Overrides: `HOTSPOT_LISTEN`, `HOTSPOT_ADMIN_LISTEN`, `HOTSPOT_DATABASE`,
 //! `HOTSPOT_HELPER_URL`, `HOTSPOT_LEADER_URL`, `HOTSPOT_JOB_SIZE`. Secrets:
-//! `HOTSPOT_HPKE_KEY` (`<key_id>:<64 hex digits>`, replaces the key files) and
-//! `HOTSPOT_VERIFY_KEY` (64 hex digits, replaces the verify key file).
+//! `HOTSPOT_HPKE_KEY` (`<key_id>:<64 hex digits>`, replaces the key files),
+//! `HOTSPOT_VERIFY_KEY` (64 hex digits, replaces the verify key file),
+//! `HOTSPOT_CREDENTIAL_KEY`, `HOTSPOT_ISSUER_HASH_KEY` (64 hex digits each),
+//! `HOTSPOT_ISSUER_TOKEN`, `HOTSPOT_DASHBOARD_TOKEN` and `HOTSPOT_EXPOSURE_KEY` (each replaces
+//! the file of the same name).
+//!
+//! The issuer needs no task and no HPKE key: `tasks` may be left out of its file.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -106,6 +120,8 @@ pub enum ServerRole {
     Helper,
     /// The health authority: drives the search, stores and serves alerts.
     Collector,
+    /// Issues anonymous upload credentials to enrolled devices and diagnosed people.
+    Issuer,
 }
 
 #[derive(Deserialize)]
@@ -115,15 +131,23 @@ struct ConfigToml {
     listen: String,
     admin_listen: Option<String>,
     database: PathBuf,
+    #[serde(default)]
     tasks: Vec<PathBuf>,
     helper_url: Option<String>,
     leader_url: Option<String>,
     #[serde(default)]
     hpke_key_files: Vec<KeyFile>,
     verify_key_file: Option<PathBuf>,
+    credential_key_file: Option<PathBuf>,
+    issuer_hash_key_file: Option<PathBuf>,
+    issuer_token_file: Option<PathBuf>,
     job_size: Option<usize>,
     search_poll_seconds: Option<u64>,
     tls: Option<TlsToml>,
+    dashboard_token_file: Option<PathBuf>,
+    exposure_key_file: Option<PathBuf>,
+    #[serde(default)]
+    webhooks: Vec<crate::dashboard::WebhookToml>,
     #[serde(default)]
     venues: Vec<VenueToml>,
 }
@@ -195,7 +219,13 @@ pub struct ServerConfig {
     pub keyring: HpkeKeyring,
     /// The Poplar1 verification key shared by leader and helper.
     pub verify_key: Option<VerifyKey>,
-    /// The venue registry's entries from the file (collector); upserted into its store at
+    /// The credential master secret: every day's issuer key is derived from it (issuer,
+    /// leader, helper).
+    pub credential_key: Option<Secret32>,
+    /// The key of the issuer's hashes of enrolment ids and diagnosis codes.
+    pub issuer_hash_key: Option<Secret32>,
+    /// The bearer token the health authority presents to register diagnosis codes (issuer).
+    pub issuer_token: Option<Token>,
     /// start.
     pub venues: Vec<VenueRecord>,
     /// Reports per aggregation job.
@@ -204,6 +234,8 @@ pub struct ServerConfig {
     pub search_poll_seconds: u64,
     /// mTLS material, when configured.
     pub tls: Option<TlsFiles>,
+    /// The collector's dashboard token, exposure-list key and webhooks.
+    pub dashboard: crate::dashboard::DashboardConfig,
 }
 
 /// The 32-byte Poplar1 verification key. Zeroized on drop, never printed.
@@ -215,6 +247,29 @@ impl std::fmt::Debug for VerifyKey {
         f.write_str("VerifyKey(<redacted>)")
     }
 }
+
+/// A 32-byte secret from a file or the environment. Zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct Secret32(pub Zeroizing<[u8; 32]>);
+
+impl std::fmt::Debug for Secret32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret32(<redacted>)")
+    }
+}
+
+/// A bearer token. Zeroized on drop, never printed; compared in constant time.
+#[derive(Clone)]
+pub struct Token(pub Zeroizing<String>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Shortest accepted bearer token, in characters.
+pub const MIN_TOKEN_LEN: usize = 32;
 
 /// Where environment variables come from (a seam for tests).
 pub trait Env {
@@ -285,7 +340,7 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         })?;
         tasks.insert(task.id, task);
     }
-    if tasks.is_empty() {
+    if tasks.is_empty() && raw.role != ServerRole::Issuer {
         return Err(field("tasks", "at least one task file is needed"));
     }
 
@@ -299,8 +354,41 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
             .transpose()?,
     }
     .map(VerifyKey);
+    let secret = |var: &str, name: &str, file: Option<PathBuf>| -> Result<_, ConfigError> {
+        Ok(match env.var(var) {
+            Some(hex) => Some(Secret32(parse_secret32(var, &hex)?)),
+            None => file
+                .map(|p| parse_secret32(name, &read(&base.join(p))?))
+                .transpose()?
+                .map(Secret32),
+        })
+    };
+    let credential_key = secret(
+        "HOTSPOT_CREDENTIAL_KEY",
+        "credential_key_file",
+        raw.credential_key_file,
+    )?;
+    let issuer_hash_key = secret(
+        "HOTSPOT_ISSUER_HASH_KEY",
+        "issuer_hash_key_file",
+        raw.issuer_hash_key_file,
+    )?;
+    let issuer_token = match env.var("HOTSPOT_ISSUER_TOKEN") {
+        Some(t) => Some(parse_token("HOTSPOT_ISSUER_TOKEN", t)?),
+        None => raw
+            .issuer_token_file
+            .map(|p| parse_token("issuer_token_file", read(&base.join(p))?))
+            .transpose()?,
+    };
     let venues = parse_venues(&raw.venues, &tasks, crate::now_unix())?;
     let tls = raw.tls.map(|t| load_tls(&t, base)).transpose()?;
+    let dashboard = crate::dashboard::DashboardConfig::load(
+        raw.dashboard_token_file.as_deref(),
+        raw.exposure_key_file.as_deref(),
+        &raw.webhooks,
+        base,
+        env,
+    )?;
 
     let config = ServerConfig {
         role: raw.role,
@@ -312,16 +400,34 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         leader_url: over("HOTSPOT_LEADER_URL", raw.leader_url),
         keyring,
         verify_key,
+        credential_key,
+        issuer_hash_key,
+        issuer_token,
         venues,
         job_size,
         search_poll_seconds: raw.search_poll_seconds.unwrap_or(5),
         tls,
+        dashboard,
     };
     check_role(&config)?;
     Ok(config)
 }
 
 fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
+    if c.role == ServerRole::Issuer {
+        return match (&c.credential_key, &c.issuer_hash_key) {
+            (None, _) => Err(field(
+                "credential_key_file",
+                "the issuer needs the credential master secret (or HOTSPOT_CREDENTIAL_KEY)",
+            )),
+            (_, None) => Err(field(
+                "issuer_hash_key_file",
+                "the issuer needs the key of its identifier hashes (or HOTSPOT_ISSUER_HASH_KEY)",
+            )),
+            _ => Ok(()),
+        };
+    }
+    crate::dashboard::check_config(c)?;
     if c.keyring.public_keys().is_empty() {
         return Err(field(
             "hpke_key_files",
@@ -338,6 +444,11 @@ fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
         ServerRole::Leader | ServerRole::Helper if c.verify_key.is_none() => Err(field(
             "verify_key_file",
             "aggregators need the Poplar1 verification key (or HOTSPOT_VERIFY_KEY)",
+        )),
+        ServerRole::Leader | ServerRole::Helper if c.credential_key.is_none() => Err(field(
+            "credential_key_file",
+            "aggregators need the credential master secret to verify presentations \
+             (or HOTSPOT_CREDENTIAL_KEY)",
         )),
         ServerRole::Leader | ServerRole::Helper if !c.venues.is_empty() => Err(field(
             "venues",
@@ -364,6 +475,18 @@ fn parse_secret32(name: &str, text: &str) -> Result<Zeroizing<[u8; 32]>, ConfigE
     }
     out.copy_from_slice(&bytes);
     Ok(out)
+}
+
+fn parse_token(name: &str, text: String) -> Result<Token, ConfigError> {
+    let text = Zeroizing::new(text);
+    let token = text.trim();
+    if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(field(
+            name,
+            format!("expected at least {MIN_TOKEN_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(Token(Zeroizing::new(token.to_string())))
 }
 
 fn load_keyring(files: &[KeyFile], base: &Path, env: &dyn Env) -> Result<HpkeKeyring, ConfigError> {
@@ -522,12 +645,14 @@ mod tests {
         std::fs::write(dir.join("task.toml"), task.to_toml()).unwrap();
         std::fs::write(dir.join("k.hpke"), "11".repeat(32)).unwrap();
         std::fs::write(dir.join("v.key"), "22".repeat(32)).unwrap();
+        std::fs::write(dir.join("c.key"), "33".repeat(32)).unwrap();
         let path = dir.join("leader.toml");
         std::fs::write(
             &path,
             "role = \"leader\"\nlisten = \"127.0.0.1:7001\"\ndatabase = \"l.sqlite\"\n\
              tasks = [\"task.toml\"]\nhelper_url = \"http://127.0.0.1:7002\"\n\
-             hpke_key_files = [{ key_id = 1, path = \"k.hpke\" }]\nverify_key_file = \"v.key\"\n",
+             hpke_key_files = [{ key_id = 1, path = \"k.hpke\" }]\nverify_key_file = \"v.key\"\n\
+             credential_key_file = \"c.key\"\n",
         )
         .unwrap();
         path
@@ -556,6 +681,7 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("17, 17"), "{shown}");
         assert!(!shown.contains("34, 34"), "{shown}");
+        assert!(!shown.contains("51, 51"), "{shown}");
         assert!(shown.contains("redacted"));
     }
 
@@ -646,6 +772,51 @@ mod tests {
             matches!(err, ConfigError::Field { ref field, .. } if field == "venues"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn aggregator_without_credential_key_is_refused() {
+        let path = write_setup(&dir("nocred"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("credential_key_file = \"c.key\"\n", "");
+        std::fs::write(&path, text).unwrap();
+        let err = ServerConfig::load(&path, &MapEnv(HashMap::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("credential_key_file"), "{err}");
+    }
+
+    #[test]
+    fn issuer_needs_no_task_but_its_secrets_and_a_long_token() {
+        let d = dir("issuer");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("c.key"), "33".repeat(32)).unwrap();
+        std::fs::write(d.join("h.key"), "44".repeat(32)).unwrap();
+        let path = d.join("issuer.toml");
+        let base = "role = \"issuer\"\nlisten = \"127.0.0.1:7004\"\ndatabase = \"i.sqlite\"\n\
+                    credential_key_file = \"c.key\"\n";
+        std::fs::write(&path, base).unwrap();
+        let err = ServerConfig::load(&path, &MapEnv(HashMap::new()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("issuer_hash_key_file"), "{err}");
+        std::fs::write(&path, format!("{base}issuer_hash_key_file = \"h.key\"\n")).unwrap();
+        let config = ServerConfig::load(&path, &MapEnv(HashMap::new())).unwrap();
+        assert_eq!(config.role, ServerRole::Issuer);
+        assert!(config.issuer_token.is_none());
+        let short = MapEnv(HashMap::from([(
+            "HOTSPOT_ISSUER_TOKEN",
+            "short".to_string(),
+        )]));
+        let err = ServerConfig::load(&path, &short).unwrap_err().to_string();
+        assert!(
+            err.contains("HOTSPOT_ISSUER_TOKEN") && !err.contains("short"),
+            "{err}"
+        );
+        let long = MapEnv(HashMap::from([("HOTSPOT_ISSUER_TOKEN", "t".repeat(40))]));
+        let config = ServerConfig::load(&path, &long).unwrap();
+        assert!(!format!("{config:?}").contains("tttt"));
     }
 
     #[test]

@@ -12,10 +12,24 @@
 //! - a report already aggregated at this level by another job, or rejected at a lower level,
 //!   is excluded (passed to the engine as undecodable, with the precise reason returned).
 //!
-//! Known gap: the state between `InitJob` and `ContinueJob` lives in memory only.
+//! Credentials: the helper does not take the leader's word for a report. The first time it
+//! sees a report (no tag recorded for its id in the batch) it verifies the forwarded
+//! presentation itself ([`crate::credential`]) and checks its tag: a presentation that does
+//! not verify is dropped as `PRESENTATION_INVALID`, a tag already recorded for another report
+//! of the batch, claimed by another report of a job in flight, or carried twice in one job, as
+//! `TAG_REPLAYED`. New tags are recorded in the same transaction as the job. So a leader that
+//! injects reports needs a fresh valid presentation for each, which only a credential holder
+//! can make (and at most `N` per window per credential). Tags of jobs in flight are reserved
+//! in memory (checked before the store and released after the commit), so two jobs run side
+//! by side cannot both bring in one tag.
+//!
+//! Known gap: the state between `InitJob` and `ContinueJob` lives in memory only; so do the
+//! tag reservations of jobs a leader starts and never continues (they are released when the
+//! job is run again).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -26,7 +40,7 @@ use hotspot_vdaf::{AggregationParam, BatchState, ReportShare, Round1Shares, Verd
 
 use crate::leader::{bind_param, decode_param, release, seal_aggregate, sum_shares};
 use crate::node::{Node, TaskCtx};
-use crate::storage::{FinishedJob, JobKey, ReportVerdict};
+use crate::storage::{BatchKey, FinishedJob, JobKey, ReportVerdict, Tag};
 use crate::{batch_key, blocking, job_key};
 
 /// A job between its two messages.
@@ -36,13 +50,22 @@ struct Pending {
     state: BatchState,
     ids: Vec<ReportId>,
     reasons: Vec<i32>,
+    /// Tags of reports this job verified first, to record with the job.
+    new_tags: Vec<(ReportId, Tag)>,
+    /// Identifies this job's tag reservations.
+    serial: u64,
 }
+
+/// Tags claimed by jobs in flight: (batch, tag) to the report and the job's serial.
+type Reservations = HashMap<(BatchKey, Tag), (ReportId, u64)>;
 
 /// The `Aggregation` gRPC service (leader → helper).
 #[derive(Clone)]
 pub struct AggregationService {
     node: Arc<Node>,
     pending: Arc<Mutex<HashMap<JobKey, Pending>>>,
+    reserved: Arc<Mutex<Reservations>>,
+    serial: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for AggregationService {
@@ -57,13 +80,33 @@ impl AggregationService {
         AggregationService {
             node,
             pending: Arc::default(),
+            reserved: Arc::default(),
+            serial: Arc::default(),
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<JobKey, Pending>> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<JobKey, Pending>> {
         // The map holds no invariant a panic could break mid-update.
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Releases the tag reservations of a job that was committed or replaced.
+    fn release(&self, batch: BatchKey, tags: &[(ReportId, Tag)], serial: u64) {
+        let mut reserved = lock_reserved(&self.reserved);
+        for (_, tag) in tags {
+            if reserved
+                .get(&(batch, *tag))
+                .is_some_and(|(_, s)| *s == serial)
+            {
+                reserved.remove(&(batch, *tag));
+            }
+        }
+    }
+}
+
+fn lock_reserved(r: &Mutex<Reservations>) -> MutexGuard<'_, Reservations> {
+    // Each entry is inserted or removed whole; a panic cannot leave one half-written.
+    r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[tonic::async_trait]
@@ -108,12 +151,19 @@ impl v1::aggregation_server::Aggregation for AggregationService {
 
         // Initialise and answer round 1.
         let node = Arc::clone(&self.node);
-        let pending = blocking(move || helper_init(&node, job, &param, req, digest)).await?;
+        let reserved = Arc::clone(&self.reserved);
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        let pending =
+            blocking(move || helper_init(&node, &reserved, serial, job, &param, req, digest))
+                .await?;
         let reply = v1::InitJobResponse {
             helper_message: pending.helper_message.clone(),
             helper_reasons: pending.reasons.clone(),
         };
-        self.pending().insert(job, pending);
+        let replaced = self.pending().insert(job, pending);
+        if let Some(old) = replaced {
+            self.release(job.batch, &old.new_tags, old.serial);
+        }
         Ok(Response::new(reply))
     }
 
@@ -153,6 +203,8 @@ impl v1::aggregation_server::Aggregation for AggregationService {
             state,
             ids,
             reasons,
+            new_tags,
+            serial,
         } = pending;
         let outcome = blocking(move || {
             poplar
@@ -167,7 +219,10 @@ impl v1::aggregation_server::Aggregation for AggregationService {
             aggregate: outcome.aggregate.encode(),
         };
         let store = Arc::clone(&self.node.store);
-        blocking(move || store.commit_job(job, &finished, &list)).await?;
+        let tags = new_tags.clone();
+        let committed = blocking(move || store.commit_job(job, &finished, &list, &tags)).await;
+        self.release(job.batch, &new_tags, serial);
+        committed?;
         metrics::counter!("hotspot_jobs_total", "role" => "helper").increment(1);
         Ok(Response::new(v1::ContinueJobResponse {
             accepted: outcome.accepted as u64,
@@ -204,10 +259,13 @@ impl v1::aggregation_server::Aggregation for AggregationService {
     }
 }
 
-/// Opens the helper's shares, excludes replayed and previously rejected reports, runs
-/// `batch_init` as aggregator 1 and `helper_continue` on the leader's round-1 shares.
+/// Excludes replayed and previously rejected reports and those whose credential fails, opens
+/// the helper's shares of the rest, runs `batch_init` as aggregator 1 and `helper_continue` on
+/// the leader's round-1 shares.
 fn helper_init(
     node: &Node,
+    reserved: &Mutex<Reservations>,
+    serial: u64,
     job: JobKey,
     param: &AggregationParam,
     req: v1::InitJobRequest,
@@ -226,7 +284,6 @@ fn helper_init(
         .collect::<Result<Vec<_>, _>>()?;
     let (replayed, gone) = node.store.report_status(job, &ids)?;
     let mut reasons = vec![0; ids.len()];
-    let opened = open_shares(node, task, job, &req.reports, &mut reasons);
     for (i, id) in ids.iter().enumerate() {
         if gone.contains(id) {
             reasons[i] = v1::RejectReason::PreviouslyRejected as i32;
@@ -234,6 +291,17 @@ fn helper_init(
             reasons[i] = v1::RejectReason::Replayed as i32;
         }
     }
+    let new_tags = check_presentations(
+        node,
+        task,
+        reserved,
+        serial,
+        job.batch,
+        &req,
+        &ids,
+        &mut reasons,
+    )?;
+    let opened = open_shares(node, job, &req.reports, &mut reasons);
     let shares: Vec<ReportShare<'_>> = req
         .reports
         .iter()
@@ -266,12 +334,69 @@ fn helper_init(
         state,
         ids,
         reasons,
+        new_tags,
+        serial,
     })
+}
+
+/// Verifies the presentation of every report still in (`reasons` 0) that this helper has not
+/// verified before, and checks and reserves the new tags; returns them.
+#[allow(clippy::too_many_arguments)]
+fn check_presentations(
+    node: &Node,
+    task: &TaskCtx,
+    reserved: &Mutex<Reservations>,
+    serial: u64,
+    batch: BatchKey,
+    req: &v1::InitJobRequest,
+    ids: &[ReportId],
+    reasons: &mut [i32],
+) -> Result<Vec<(ReportId, Tag)>, Status> {
+    let verifier = node
+        .credentials
+        .as_ref()
+        .ok_or_else(|| Status::internal("no credential verifier configured"))?;
+    let seen = node.store.tagged_reports(batch, ids)?;
+    let mut fresh: Vec<(usize, Tag)> = Vec::new();
+    for (i, r) in req.reports.iter().enumerate() {
+        if reasons[i] != 0 || seen[i] {
+            continue;
+        }
+        match verifier.verify(&task.config, batch.window, &r.presentation) {
+            Ok(tag) => fresh.push((i, tag)),
+            Err(e) => {
+                tracing::debug!(error = %e, "forwarded presentation refused");
+                reasons[i] = v1::RejectReason::PresentationInvalid as i32;
+            }
+        }
+    }
+
+    // Reservations first, then the store (a job commits before it releases), under the lock.
+    let mut reserved = lock_reserved(reserved);
+    let tags: Vec<Tag> = fresh.iter().map(|(_, t)| *t).collect();
+    let owners = node.store.tag_owners(batch, &tags)?;
+    let mut in_job: HashMap<Tag, ReportId> = HashMap::new();
+    let mut new_tags = Vec::new();
+    for ((i, tag), owner) in fresh.into_iter().zip(owners) {
+        let id = ids[i];
+        let clash = owner.is_some_and(|o| o != id)
+            || reserved.get(&(batch, tag)).is_some_and(|(o, _)| *o != id)
+            || in_job.get(&tag).is_some_and(|o| *o != id);
+        if clash {
+            reasons[i] = v1::RejectReason::TagReplayed as i32;
+            continue;
+        }
+        in_job.insert(tag, id);
+        if owner.is_none() {
+            reserved.insert((batch, tag), (id, serial));
+            new_tags.push((id, tag));
+        }
+    }
+    Ok(new_tags)
 }
 
 fn open_shares(
     node: &Node,
-    _task: &TaskCtx,
     job: JobKey,
     reports: &[v1::ReportShare],
     reasons: &mut [i32],
@@ -281,6 +406,9 @@ fn open_shares(
         .iter()
         .zip(reasons.iter_mut())
         .map(|(r, reason)| {
+            if *reason != 0 {
+                return zeroize::Zeroizing::new(Vec::new());
+            }
             let opened = r.helper_share.as_ref().and_then(|ct| {
                 let ct = HpkeCiphertext {
                     key_id: ct.key_id,

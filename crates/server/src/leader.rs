@@ -320,7 +320,7 @@ async fn run_job(
         aggregate: outcome.aggregate.encode(),
     };
     let store = Arc::clone(&node.store);
-    blocking(move || store.commit_job(job, &finished, &list)).await?;
+    blocking(move || store.commit_job(job, &finished, &list, &[])).await?;
     metrics::counter!("hotspot_jobs_total", "role" => "leader").increment(1);
     metrics::counter!("hotspot_reports_aggregated_total", "verdict" => "accepted")
         .increment(outcome.accepted as u64);
@@ -408,6 +408,7 @@ fn report_share(r: &ReportEnvelope) -> v1::ReportShare {
         report_id: r.report_id.0.to_vec(),
         public_share: r.public_share.clone(),
         helper_share: Some(proto_ct(&r.helper_share)),
+        presentation: r.presentation.clone(),
     }
 }
 

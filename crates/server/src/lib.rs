@@ -1,4 +1,4 @@
-//! hotspot-server: the leader, helper and collector roles as gRPC servers over durable
+//! hotspot-server: the leader, helper, collector and issuer roles as gRPC servers over durable
 //! storage (DESIGN.md sections 3 and 6).
 //!
 //! | module | holds |
@@ -6,10 +6,13 @@
 //! | [`config`] | TOML config, `HOTSPOT_` overrides, secrets from env/files |
 //! | [`storage`] | the `Store` trait and its SQLite backend |
 //! | [`upload`] | the leader's upload checks and group commit |
+//! | [`credential`] | the aggregators' check of credential presentations |
+//! | [`issuer`] | the issuer: enrolment, crowding and outbreak credentials, diagnosis codes |
 //! | [`leader`] | the leader's aggregation jobs and the `Collection` service |
 //! | [`helper`] | the helper's `Aggregation` service |
 //! | [`collector`] | the search driver, alerts, the alert stream |
-//! | [`admin`] | `/healthz`, `/readyz`, `/metrics` |
+//! | [`admin`] | `/healthz`, `/readyz`, `/metrics`, and the collector's dashboard |
+//! | [`dashboard`] | the collector's dashboard, webhooks and exposure list over its store |
 //! | [`serve`] | wiring: one role, health, reflection, mTLS, graceful shutdown |
 //!
 //! Nothing here does field arithmetic: the Poplar1 work goes through `hotspot-vdaf`'s batch
@@ -18,7 +21,10 @@
 pub mod admin;
 pub mod collector;
 pub mod config;
+pub mod credential;
+pub mod dashboard;
 pub mod helper;
+pub mod issuer;
 pub mod leader;
 pub mod node;
 pub mod noise;

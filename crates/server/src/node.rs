@@ -9,6 +9,7 @@ use hotspot_core::task::{TaskConfig, TaskId};
 use hotspot_vdaf::Poplar1;
 
 use crate::config::{ServerConfig, ServerRole, VerifyKey};
+use crate::credential::Verifier;
 use crate::storage::Store;
 
 /// One task with its Poplar1 instance.
@@ -31,6 +32,8 @@ pub struct Node {
     pub keyring: HpkeKeyring,
     /// The Poplar1 verification key (aggregators).
     pub verify_key: Option<VerifyKey>,
+    /// The credential presentation verifier (aggregators).
+    pub credentials: Option<Verifier>,
     /// The store.
     pub store: Arc<dyn Store>,
     /// Reports per aggregation job.
@@ -73,6 +76,7 @@ impl Node {
             tasks,
             keyring: config.keyring.clone(),
             verify_key: config.verify_key.clone(),
+            credentials: config.credential_key.as_ref().map(|k| Verifier::new(&k.0)),
             store,
             job_size: config.job_size,
             release_gate: std::sync::Mutex::new(()),

@@ -17,6 +17,7 @@ use hotspot_proto::v1;
 use crate::collector::CollectorService;
 use crate::config::{ServerConfig, ServerRole, TlsFiles};
 use crate::helper::AggregationService;
+use crate::issuer::IssuanceService;
 use crate::leader::CollectionService;
 use crate::node::Node;
 use crate::storage::Store;
@@ -47,6 +48,9 @@ pub enum ServeError {
     /// The admin server failed.
     #[error("admin server: {0}")]
     Admin(#[from] std::io::Error),
+    /// The issuer could not be set up.
+    #[error(transparent)]
+    Issuer(#[from] crate::issuer::IssuerError),
 }
 
 /// Runs the role of `config` until `shutdown` resolves.
@@ -54,17 +58,20 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let store = SqliteStore::open(&config.database).map_err(|source| ServeError::Store {
-        path: config.database.clone(),
-        source,
-    })?;
+    let store =
+        Arc::new(
+            SqliteStore::open(&config.database).map_err(|source| ServeError::Store {
+                path: config.database.clone(),
+                source,
+            })?,
+        );
     for venue in &config.venues {
         store.put_venue(venue).map_err(|source| ServeError::Store {
             path: config.database.clone(),
             source,
         })?;
     }
-    let node = Arc::new(Node::new(&config, Arc::new(store))?);
+    let node = Arc::new(Node::new(&config, store.clone())?);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -74,12 +81,30 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    // Admin port.
+    // The collector's dashboard, exposure list and webhook dispatchers.
+    let mut dashboard = None;
+    if config.role == ServerRole::Collector {
+        let tasks = config.tasks.values().cloned();
+        let mounted = crate::dashboard::mount(&config.dashboard, store.clone(), tasks)
+            .map_err(|e| ServeError::Config(format!("webhooks: {e}")))?;
+        for dispatcher in mounted.dispatchers {
+            tokio::spawn(dispatcher.run(stopped(stop_rx.clone())));
+        }
+        dashboard = mounted.router;
+    }
+
+    // Admin port (bound here, so that a port in use fails the start).
     if let Some(addr) = config.admin_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        if dashboard.is_some() {
+            tracing::info!(url = %format!("http://{addr}/dashboard"), "dashboard served");
+        }
         let metrics = crate::admin::install_metrics();
         let (node, stop) = (Arc::clone(&node), stopped(stop_rx.clone()));
         tokio::spawn(async move {
-            if let Err(e) = crate::admin::serve_admin(addr, node, metrics, stop).await {
+            if let Err(e) =
+                crate::admin::serve_admin(listener, node, metrics, dashboard, stop).await
+            {
                 tracing::error!(error = %e, "admin server failed");
             }
         });
@@ -151,6 +176,14 @@ pub async fn run(
                 .set_serving::<v1::collector_server::CollectorServer<CollectorService>>()
                 .await;
             router.add_service(v1::collector_server::CollectorServer::new(service))
+        }
+        ServerRole::Issuer => {
+            let service = IssuanceService::new(&config, store)?;
+            tokio::spawn(service.clone().prune());
+            health
+                .set_serving::<v1::issuance_server::IssuanceServer<IssuanceService>>()
+                .await;
+            router.add_service(v1::issuance_server::IssuanceServer::new(service))
         }
     };
     tracing::info!(role = ?config.role, listen = %config.listen, "serving");

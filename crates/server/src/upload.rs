@@ -10,13 +10,27 @@
 //! | window sealed, or not yet open | `FAILED_PRECONDITION` |
 //! | public share, share payload or presentation over its size limit | `RESOURCE_EXHAUSTED` |
 //!
+//! The credential presentation is checked last, once everything cheap has passed
+//! ([`crate::credential`]; one status per rule, each naming `report.presentation`):
+//!
+//! | presentation rule | status |
+//! |---|---|
+//! | missing; non-canonical point or scalar, truncated, trailing bytes; made for another task or window (context digest); made for another limit than the task's `presentations_per_window` | `INVALID_ARGUMENT` |
+//! | key id of no key of the days around the window (`report.presentation.key_id`) | `NOT_FOUND` |
+//! | a known key of a day the window does not accept: stale, or of the wrong day (`report.presentation.key_id`) | `FAILED_PRECONDITION` |
+//! | the proof does not verify: forged or altered, a credential of the other kind, a hidden nonce at or above the limit | `PERMISSION_DENIED` |
+//! | its tag was already used in the window by another report (the credential's limit is spent) | `ALREADY_EXISTS` |
+//!
+//! A report whose id the task already holds is acknowledged as a duplicate (`duplicate:
+//! true`) and nothing is written, whatever its tag: the store looks at the report id first,
+//! so a client's retry is never mistaken for a replayed credential.
+//!
 //! The sealed input shares are opened at aggregation time, not here (as in DAP): a share that
-//! does not open then drops that one report from its batch. The credential presentation is
-//! carried and bounded here; its verification arrives with the credentials issue.
+//! does not open then drops that one report from its batch.
 //!
 //! Commits are grouped: the [`Committer`] thread takes every upload waiting at that moment
-//! and commits them in one SQLite transaction, then answers each. An acknowledgement is never
-//! sent before the commit that holds its report has returned.
+//! and commits them, each with its tag, in one SQLite transaction, then answers each. An
+//! acknowledgement is never sent before the commit that holds its report has returned.
 
 use std::sync::Arc;
 
@@ -28,10 +42,11 @@ use hotspot_core::envelope::{
     ReportEnvelope, ReportId,
 };
 use hotspot_core::task::{TaskId, WindowRefusal};
+use hotspot_credentials::CredentialError;
 use hotspot_proto::v1;
 
 use crate::node::{Node, TaskCtx};
-use crate::storage::{PutOutcome, Store, StoreError};
+use crate::storage::{PutOutcome, Store, StoreError, TaggedReport};
 
 /// AES-128-GCM tag length: a sealed input share is the share plus this.
 const AEAD_TAG_LEN: usize = 16;
@@ -39,12 +54,12 @@ const AEAD_TAG_LEN: usize = 16;
 const MAX_GROUP: usize = 2_048;
 
 /// Checks one upload against the node's tasks at time `now`; on success, the envelope to
-/// store.
+/// store with the tag of its verified presentation.
 pub fn check_report(
     node: &Node,
     report: Option<v1::Report>,
     now: u64,
-) -> Result<ReportEnvelope, Status> {
+) -> Result<TaggedReport, Status> {
     let r = report.ok_or_else(|| invalid("report", "missing"))?;
 
     // Task and window.
@@ -87,15 +102,64 @@ pub fn check_report(
             )
         })?;
 
-    Ok(ReportEnvelope {
-        task_id,
-        window: r.window,
-        report_id,
-        public_share: r.public_share,
-        leader_share,
-        helper_share,
-        presentation: r.presentation,
+    // The presentation, last: it is the one check that costs real time.
+    if r.presentation.is_empty() {
+        return Err(invalid("report.presentation", "missing"));
+    }
+    let verifier = node
+        .credentials
+        .as_ref()
+        .ok_or_else(|| Status::internal("no credential verifier configured"))?;
+    let tag = verifier
+        .verify(&task.config, r.window, &r.presentation)
+        .map_err(presentation_status)?;
+
+    Ok(TaggedReport {
+        report: ReportEnvelope {
+            task_id,
+            window: r.window,
+            report_id,
+            public_share: r.public_share,
+            leader_share,
+            helper_share,
+            presentation: r.presentation,
+        },
+        tag,
     })
+}
+
+/// The status of a presentation that does not verify (the table in the module doc).
+pub fn presentation_status(e: CredentialError) -> Status {
+    const FIELD: &str = "report.presentation";
+    match e {
+        CredentialError::Encoding(e) => invalid(FIELD, &e.to_string()),
+        CredentialError::WrongContext => invalid(FIELD, "made for another task or window"),
+        CredentialError::LimitMismatch {
+            presented,
+            expected,
+        } => invalid(
+            FIELD,
+            &format!("made for the limit {presented}; this task allows {expected} per window"),
+        ),
+        CredentialError::UnknownKeyId(id) => {
+            Status::not_found(format!("{FIELD}.key_id: unknown credential key {id}"))
+        }
+        CredentialError::StaleKey { key_id, day } => Status::failed_precondition(format!(
+            "{FIELD}.key_id: key {key_id} of day {day} is not accepted for this window"
+        )),
+        CredentialError::InvalidProof => {
+            Status::permission_denied(format!("{FIELD}: the proof does not verify"))
+        }
+        other => invalid(FIELD, &other.to_string()),
+    }
+}
+
+/// The status of an upload whose tag another report of the window already carries.
+fn tag_reused() -> Status {
+    Status::already_exists(
+        "report.presentation: its tag was already used in this window (the credential's \
+         limit for the window is spent)",
+    )
 }
 
 fn check_share(
@@ -148,7 +212,7 @@ fn too_big(field: &str, limit: usize) -> Status {
 }
 
 type Pending = (
-    ReportEnvelope,
+    TaggedReport,
     oneshot::Sender<Result<PutOutcome, Arc<StoreError>>>,
 );
 
@@ -182,8 +246,8 @@ impl Committer {
         Committer { tx }
     }
 
-    /// Stores `report` durably; returns once it is committed.
-    pub async fn put(&self, report: ReportEnvelope) -> Result<PutOutcome, Status> {
+    /// Stores `report` with its tag durably; returns once it is committed.
+    pub async fn put(&self, report: TaggedReport) -> Result<PutOutcome, Status> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send((report, done))
@@ -239,21 +303,18 @@ impl v1::upload_server::Upload for UploadService {
         &self,
         request: Request<v1::UploadRequest>,
     ) -> Result<Response<v1::UploadResponse>, Status> {
-        let envelope = match check_report(
-            &self.node,
-            request.into_inner().report,
-            crate::now_unix(),
-        ) {
-            Ok(e) => e,
-            Err(status) => {
-                tracing::debug!(code = ?status.code(), message = status.message(), "upload rejected");
-                metrics::counter!("hotspot_uploads_total", "outcome" => "rejected", "code" => code_label(status.code())).increment(1);
-                return Err(status);
-            }
+        let rejected = |status: Status| {
+            tracing::debug!(code = ?status.code(), message = status.message(), "upload rejected");
+            metrics::counter!("hotspot_uploads_total", "outcome" => "rejected", "code" => code_label(status.code())).increment(1);
+            status
         };
-        let outcome = self.committer.put(envelope).await?;
-        let duplicate = outcome == PutOutcome::Duplicate;
-        let label = if duplicate { "duplicate" } else { "stored" };
+        let tagged = check_report(&self.node, request.into_inner().report, crate::now_unix())
+            .map_err(rejected)?;
+        let (duplicate, label) = match self.committer.put(tagged).await? {
+            PutOutcome::Stored => (false, "stored"),
+            PutOutcome::Duplicate => (true, "duplicate"),
+            PutOutcome::TagReused => return Err(rejected(tag_reused())),
+        };
         metrics::counter!("hotspot_uploads_total", "outcome" => label, "code" => "ok").increment(1);
         Ok(Response::new(v1::UploadResponse { duplicate }))
     }
@@ -283,6 +344,8 @@ pub fn code_label(code: tonic::Code) -> &'static str {
         tonic::Code::NotFound => "not_found",
         tonic::Code::FailedPrecondition => "failed_precondition",
         tonic::Code::ResourceExhausted => "resource_exhausted",
+        tonic::Code::PermissionDenied => "permission_denied",
+        tonic::Code::AlreadyExists => "already_exists",
         tonic::Code::Unavailable => "unavailable",
         _ => "other",
     }

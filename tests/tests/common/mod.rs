@@ -118,7 +118,7 @@ impl Procs {
 /// One valid report for `venue` in `window`.
 pub fn report(cluster: &Cluster, venue: u64, window: u64) -> v1::Report {
     let poplar = Poplar1::new(cluster.task.bits as usize).unwrap();
-    hotspot_cli::report::make_report(&cluster.task, &poplar, venue, window, &mut rand::rng())
+    hotspot_client::grpc::seal_for_task(&cluster.task, &poplar, venue, window, &mut rand::rng())
         .unwrap()
 }
 

@@ -119,6 +119,10 @@ fn outbox_survives_reopen_until_removed() {
         task_id: "t".into(),
         window_start: 0,
         venue_code: 5,
+        ticket: (id == 2).then_some(crate::upload::PresentationTicket {
+            key_id: [7; 8],
+            nonce: 3,
+        }),
     };
     diary.enqueue([report(1), report(2)]).unwrap();
     drop(diary);

@@ -1,5 +1,8 @@
-//! Verification of the signed list (every rejection) and matching against the diary.
+//! Verification of the signed list (every rejection the phone adds to the format's own) and
+//! matching against the diary.
 #![allow(clippy::unwrap_used, reason = "a failing test should panic")]
+
+use ed25519_dalek::SigningKey;
 
 use super::*;
 use crate::diary::tests::venue;
@@ -8,46 +11,26 @@ use crate::registry::{RegistryKey, TrustedKeys};
 const HOUR: u64 = 3600;
 const NOW: UnixSeconds = 1_796_000_000;
 
-fn key() -> RegistryKey {
-    RegistryKey::from_secret(&[11; 32])
+/// The collector's key: the same secret as a registry key file holds.
+fn signing_key() -> SigningKey {
+    SigningKey::from_bytes(&[11; 32])
 }
 
 fn keys() -> TrustedKeys {
-    TrustedKeys::new([key().public()])
+    TrustedKeys::new([RegistryKey::from_secret(&[11; 32]).public()])
 }
 
-fn cell(venue_code: u64, hour: u64, level: u32) -> ExposureCell {
+fn cell(venue_code: u64, hour: u64, level: ExposureLevel) -> ExposureCell {
     ExposureCell {
         venue_code,
         window_start: hour * HOUR,
+        window_secs: 3600,
         level,
     }
 }
 
-fn list(cells: Vec<ExposureCell>) -> ExposureList {
-    ExposureList {
-        version: EXPOSURE_VERSION,
-        task_id: "outbreak".into(),
-        issued_at: NOW,
-        window_secs: 3600,
-        cells,
-        key_id: Vec::new(),
-        signature: Vec::new(),
-    }
-}
-
-fn signed(cells: Vec<ExposureCell>) -> Vec<u8> {
-    list(cells).sign(&key()).encode_to_vec()
-}
-
-/// Signs without sorting, to build lists that break a field rule but carry a good signature.
-fn signed_as_is(list: ExposureList) -> Vec<u8> {
-    let mut list = ExposureList {
-        key_id: key().key_id().to_vec(),
-        ..list
-    };
-    list.signature = key().sign(&signing_input(&list)).to_vec();
-    list.encode_to_vec()
+fn signed(version: u64, issued_at: UnixSeconds, cells: Vec<ExposureCell>) -> Vec<u8> {
+    ExposureList::new(version, issued_at, cells).sign(&signing_key())
 }
 
 fn checkin(id: u64, code: u64, arrival: u64, departure: u64) -> CheckIn {
@@ -62,8 +45,13 @@ fn checkin(id: u64, code: u64, arrival: u64, departure: u64) -> CheckIn {
 
 #[test]
 fn matches_are_the_alerted_hours_the_visitor_was_present() {
-    let bytes = signed(vec![cell(7, 11, 2), cell(7, 14, 1), cell(8, 11, 1)]);
-    let list = verify_list(&bytes, &keys(), NOW).unwrap();
+    use ExposureLevel::{Orange, Red};
+    let bytes = signed(
+        3,
+        NOW,
+        vec![cell(7, 11, Red), cell(7, 14, Orange), cell(8, 11, Orange)],
+    );
+    let list = verify_list(&bytes, &keys(), 0, NOW).unwrap();
     let diary = [
         checkin(1, 7, 10 * HOUR + 1800, 11 * HOUR + 600), // touches 10:00 and 11:00
         checkin(2, 9, 11 * HOUR, 12 * HOUR),              // another venue
@@ -77,103 +65,100 @@ fn matches_are_the_alerted_hours_the_visitor_was_present() {
             matches[0].window_start,
             matches[0].level
         ),
-        (1, 11 * HOUR, 2)
+        (1, 11 * HOUR, Red)
     );
     assert_eq!(matches[0].venue_name, "Venue 7");
 }
 
 #[test]
-fn bad_signature_is_rejected() {
-    let mut list = list(vec![cell(7, 11, 1)]).sign(&key());
-    list.cells[0].level = 2;
+fn a_long_stay_matches_every_alerted_hour_it_spans() {
+    use ExposureLevel::Orange;
+    let bytes = signed(1, NOW, (10..14).map(|h| cell(7, h, Orange)).collect());
+    let list = verify_list(&bytes, &keys(), 0, NOW).unwrap();
+    let matches = match_diary(&list, &[checkin(1, 7, 10 * HOUR + 1, 12 * HOUR + 1)]);
+    let hours: Vec<_> = matches.iter().map(|m| m.window_start / HOUR).collect();
+    assert_eq!(hours, vec![10, 11, 12]);
+}
+
+#[test]
+fn tampered_list_is_rejected() {
+    let mut bytes = signed(1, NOW, vec![cell(7, 11, ExposureLevel::Orange)]);
+    let last_level = bytes.len() - 64 - 1;
+    bytes[last_level] = 2; // orange -> red
     assert_eq!(
-        verify_list(&list.encode_to_vec(), &keys(), NOW),
+        verify_list(&bytes, &keys(), 0, NOW),
         Err(ExposureError::BadSignature)
     );
 }
 
 #[test]
-fn untrusted_key_is_rejected() {
-    let bytes = list(vec![cell(7, 11, 1)])
-        .sign(&RegistryKey::from_secret(&[12; 32]))
-        .encode_to_vec();
+fn untrusted_key_or_no_key_is_rejected() {
+    let bytes = ExposureList::new(1, NOW, vec![cell(7, 11, ExposureLevel::Orange)])
+        .sign(&SigningKey::from_bytes(&[12; 32]));
     assert_eq!(
-        verify_list(&bytes, &keys(), NOW),
-        Err(ExposureError::UnknownKey)
+        verify_list(&bytes, &keys(), 0, NOW),
+        Err(ExposureError::BadSignature)
+    );
+    assert_eq!(
+        verify_list(&bytes, &TrustedKeys::default(), 0, NOW),
+        Err(ExposureError::NoTrustedKey)
     );
 }
 
 #[test]
-fn malformed_oversize_version_and_non_canonical_lists_are_rejected() {
-    let bytes = signed(vec![cell(7, 11, 1)]);
+fn second_trusted_key_verifies_during_a_rotation() {
+    let both = TrustedKeys::new([
+        RegistryKey::from_secret(&[12; 32]).public(),
+        RegistryKey::from_secret(&[11; 32]).public(),
+    ]);
+    let bytes = signed(1, NOW, vec![]);
+    assert!(verify_list(&bytes, &both, 0, NOW).is_ok());
+}
+
+#[test]
+fn malformed_lists_name_the_format_error() {
+    let bytes = signed(1, NOW, vec![cell(7, 11, ExposureLevel::Orange)]);
     assert_eq!(
-        verify_list(&bytes[..bytes.len() - 3], &keys(), NOW),
-        Err(ExposureError::Malformed)
+        verify_list(&bytes[..20], &keys(), 0, NOW),
+        Err(ExposureError::Format(FormatError::Truncated))
     );
-    assert!(matches!(
-        verify_list(&vec![0; MAX_LIST_BYTES + 1], &keys(), NOW),
-        Err(ExposureError::Oversize(_))
-    ));
-    let v2 = signed_as_is(ExposureList {
-        version: 2,
-        ..list(vec![])
-    });
+    let mut magic = bytes.clone();
+    magic[0] ^= 1;
     assert_eq!(
-        verify_list(&v2, &keys(), NOW),
-        Err(ExposureError::UnknownVersion(2))
-    );
-    let mut extra = bytes.clone();
-    extra.extend_from_slice(&[0x40, 0x01]); // field 8
-    assert_eq!(
-        verify_list(&extra, &keys(), NOW),
-        Err(ExposureError::NonCanonical)
+        verify_list(&magic, &keys(), 0, NOW),
+        Err(ExposureError::Format(FormatError::BadMagic))
     );
 }
 
 #[test]
-fn unsorted_duplicate_unaligned_or_dummy_cells_are_rejected() {
-    for cells in [
-        vec![cell(8, 1, 1), cell(7, 1, 1)],
-        vec![cell(7, 1, 1), cell(7, 1, 2)],
-        vec![ExposureCell {
-            venue_code: 7,
-            window_start: 5,
-            level: 1,
-        }],
-        vec![cell(0, 1, 1)],
-    ] {
-        let bytes = signed_as_is(list(cells.clone()));
-        assert_eq!(
-            verify_list(&bytes, &keys(), NOW),
-            Err(ExposureError::InvalidField("cells")),
-            "{cells:?}"
-        );
-    }
-    let bytes = signed_as_is(ExposureList {
-        window_secs: 0,
-        ..list(vec![])
-    });
+fn older_or_equal_version_is_refused() {
+    let bytes = signed(5, NOW, vec![]);
+    assert!(verify_list(&bytes, &keys(), 4, NOW).is_ok());
     assert_eq!(
-        verify_list(&bytes, &keys(), NOW),
-        Err(ExposureError::InvalidField("window_secs"))
+        verify_list(&bytes, &keys(), 5, NOW),
+        Err(ExposureError::Rollback { got: 5, held: 5 })
+    );
+    assert_eq!(
+        verify_list(&bytes, &keys(), 9, NOW),
+        Err(ExposureError::Rollback { got: 5, held: 9 })
     );
 }
 
 #[test]
 fn list_from_the_future_is_rejected() {
-    let bytes = signed_as_is(ExposureList {
-        issued_at: NOW + MAX_SKEW_SECS + 1,
-        ..list(vec![])
-    });
+    let issued_at = NOW + MAX_SKEW_SECS + 1;
+    let bytes = signed(1, issued_at, vec![]);
     assert_eq!(
-        verify_list(&bytes, &keys(), NOW),
-        Err(ExposureError::FromTheFuture)
+        verify_list(&bytes, &keys(), 0, NOW),
+        Err(ExposureError::FromTheFuture { issued_at })
     );
+    let skewed = signed(1, NOW + MAX_SKEW_SECS, vec![]);
+    assert!(verify_list(&skewed, &keys(), 0, NOW).is_ok());
 }
 
 proptest::proptest! {
     #[test]
     fn verifier_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
-        let _ = verify_list(&bytes, &keys(), NOW);
+        let _ = verify_list(&bytes, &keys(), 0, NOW);
     }
 }

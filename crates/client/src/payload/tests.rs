@@ -201,6 +201,13 @@ fn every_field_rule_is_enforced_and_named() {
             ),
             (
                 VenuePayload {
+                    address: "Main St\n12".into(),
+                    ..base.clone()
+                },
+                "address",
+            ),
+            (
+                VenuePayload {
                     category: 99,
                     ..base.clone()
                 },

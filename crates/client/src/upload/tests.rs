@@ -25,7 +25,7 @@ fn checkin(id: u64, code: u64, arrival: UnixSeconds, minutes: u64) -> CheckIn {
 
 fn spread_params() -> SpreadParams {
     SpreadParams {
-        window_secs: HOUR,
+        grid: WindowGrid::HOURLY,
         exposure_minutes: BTreeMap::from([(VenueCategory::Restaurant, 120)]),
         default_exposure_minutes: 60,
     }
@@ -35,11 +35,31 @@ fn spread_params() -> SpreadParams {
 fn windows_touched_covers_partial_hours_at_both_ends() {
     let start = 10 * HOUR + 50 * 60;
     assert_eq!(
-        windows_touched(start, start + 20 * 60, HOUR),
+        windows_touched(start, start + 20 * 60, WindowGrid::HOURLY),
         vec![10 * HOUR, 11 * HOUR]
     );
-    assert_eq!(windows_touched(10 * HOUR, 11 * HOUR, HOUR), vec![10 * HOUR]);
-    assert_eq!(windows_touched(10 * HOUR, 10 * HOUR, HOUR), vec![10 * HOUR]);
+    assert_eq!(
+        windows_touched(10 * HOUR, 11 * HOUR, WindowGrid::HOURLY),
+        vec![10 * HOUR]
+    );
+    assert_eq!(
+        windows_touched(10 * HOUR, 10 * HOUR, WindowGrid::HOURLY),
+        vec![10 * HOUR]
+    );
+}
+
+#[test]
+fn a_task_grid_with_an_unaligned_origin_names_its_own_windows() {
+    let grid = WindowGrid {
+        origin: 1_000,
+        secs: 60,
+    };
+    assert_eq!(grid.start_of(1_000), 1_000);
+    assert_eq!(grid.start_of(1_059), 1_000);
+    assert_eq!(grid.start_of(1_060), 1_060);
+    assert_eq!(grid.start_of(999), 940);
+    assert_eq!(grid.start_of(0), 0);
+    assert_eq!(windows_touched(1_030, 1_100, grid), vec![1_000, 1_060]);
 }
 
 #[test]
@@ -74,6 +94,7 @@ fn outbreak_upload_has_a_fixed_shape_whatever_the_diary() {
     let padding = PaddingParams {
         reports_per_window: 3,
         days: 14,
+        not_before: 0,
     };
     let mut rng = StdRng::seed_from_u64(1);
     let empty = outbreak_upload(&[], "task", NOW, &spread_params(), padding, &mut rng);
@@ -110,6 +131,7 @@ fn padding_overflow_is_counted_not_hidden() {
     let padding = PaddingParams {
         reports_per_window: 1,
         days: 1,
+        not_before: 0,
     };
     let visits = [checkin(1, 7, NOW - HOUR, 30), checkin(2, 8, NOW - HOUR, 30)];
     let upload = outbreak_upload(
@@ -132,6 +154,7 @@ fn exposure_reaching_past_now_is_counted_out_of_period() {
     let padding = PaddingParams {
         reports_per_window: 2,
         days: 1,
+        not_before: 0,
     };
     let visit = [checkin(1, 7, NOW - 600, 5)]; // 2 h of exposure from 10 minutes ago
     let upload = outbreak_upload(
@@ -146,9 +169,43 @@ fn exposure_reaching_past_now_is_counted_out_of_period() {
 }
 
 #[test]
+fn sealed_windows_before_not_before_are_left_out() {
+    // The task still takes windows from just after 4 h ago, so from 3 h ago: 4 windows remain.
+    let this_hour = NOW - NOW % HOUR;
+    let padding = PaddingParams {
+        reports_per_window: 2,
+        days: 1,
+        not_before: this_hour - 4 * HOUR + 1,
+    };
+    let visits = [
+        checkin(1, 7, NOW - 6 * HOUR, 30),
+        checkin(2, 8, NOW - HOUR, 30),
+    ];
+    let upload = outbreak_upload(
+        &visits,
+        "t",
+        NOW,
+        &spread_params(),
+        padding,
+        &mut StdRng::seed_from_u64(10),
+    );
+    assert_eq!(upload.reports.len(), 4 * 2);
+    let first = upload.reports.iter().map(|r| r.window_start).min().unwrap();
+    assert_eq!(first, this_hour - 3 * HOUR);
+    // Visit 1 (3 windows, all sealed) is out of the period; visit 2 touches this hour, the
+    // last and the next, which lies past now.
+    assert_eq!((upload.real, upload.out_of_period), (2, 3 + 1));
+}
+
+#[test]
 fn crowding_report_is_for_the_arrival_window() {
     let visit = checkin(1, 9, 10 * HOUR + 59 * 60, 30);
-    let report = crowding_report(&visit, "crowd", HOUR, &mut StdRng::seed_from_u64(3));
+    let report = crowding_report(
+        &visit,
+        "crowd",
+        WindowGrid::HOURLY,
+        &mut StdRng::seed_from_u64(3),
+    );
     assert_eq!((report.window_start, report.venue_code), (10 * HOUR, 9));
 }
 
@@ -209,6 +266,7 @@ fn diary_with_outbox(n: usize) -> (tempfile::TempDir, Diary) {
         task_id: "t".into(),
         window_start: i as u64 * HOUR,
         venue_code: 1 + i as u64,
+        ticket: None,
     });
     diary.enqueue(reports).unwrap();
     (dir, diary)
@@ -282,6 +340,40 @@ async fn giving_up_keeps_unacknowledged_reports_for_next_time() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn reports_of_other_tasks_stay_in_the_outbox() {
+    struct OnlyTaskU;
+    impl Uploader for OnlyTaskU {
+        fn serves(&self, report: &PreparedReport) -> bool {
+            report.task_id == "u"
+        }
+        async fn upload(&self, _: &PreparedReport) -> Result<(), UploadError> {
+            Ok(())
+        }
+    }
+    let (_dir, mut diary) = diary_with_outbox(3);
+    let other = PreparedReport {
+        task_id: "u".into(),
+        ..diary.outbox()[0].clone()
+    };
+    let other = PreparedReport {
+        report_id: [0xee; 16],
+        ..other
+    };
+    diary.enqueue([other]).unwrap();
+    let summary = drain_outbox(
+        &mut diary,
+        &OnlyTaskU,
+        RetryPolicy::default(),
+        &mut StdRng::seed_from_u64(8),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.acknowledged, 1);
+    assert_eq!(diary.outbox().len(), 3);
+    assert!(diary.outbox().iter().all(|r| r.task_id == "t"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn rejected_reports_are_counted_and_leave_the_outbox() {
     struct Refuses;
     impl Uploader for Refuses {
@@ -300,4 +392,38 @@ async fn rejected_reports_are_counted_and_leave_the_outbox() {
     .unwrap();
     assert_eq!((summary.rejected, summary.attempts), (3, 3));
     assert!(diary.outbox().is_empty());
+}
+
+#[test]
+fn padding_for_a_task_starts_at_its_first_unsealed_window() {
+    use hotspot_core::envelope::HpkePublicKey;
+    use hotspot_core::task::{SearchMode, TaskConfig, TaskId, TaskKind};
+    let key = HpkePublicKey {
+        key_id: 1,
+        public_key: [9; 32],
+    };
+    let task = TaskConfig {
+        id: TaskId([1; 32]),
+        kind: TaskKind::Outbreak,
+        bits: 32,
+        start_unix: 1_000,
+        window_seconds: 60,
+        grace_seconds: 120,
+        min_batch_size: 1,
+        threshold: 1,
+        search_mode: SearchMode::Registry,
+        presentations_per_window: 2,
+        leader_keys: vec![key],
+        helper_keys: vec![key],
+        collector_key: key,
+        privacy: hotspot_core::task::PrivacyParams::default_for(60),
+        search: hotspot_core::task::SearchParams::default(),
+        rules: hotspot_core::rules::Rules::default_for(TaskKind::Outbreak),
+    };
+    // At 1_000 + 10 min, windows 0..=7 are sealed (window 7 seals at 1_000 + 8 min + 2 min).
+    let padding = PaddingParams::for_task(&task, 2, 1_600);
+    assert_eq!(padding.not_before, 1_000 + 8 * 60);
+    assert!(task.is_sealed(7, 1_600) && !task.is_sealed(8, 1_600));
+    // Before the grace period has passed once, the task's start bounds the upload.
+    assert_eq!(PaddingParams::for_task(&task, 2, 1_030).not_before, 1_000);
 }

@@ -14,10 +14,16 @@
 //! | `report_levels` | leader, helper | which job aggregated a report at a level, and its verdict |
 //! | `rejected` | leader, helper | reports out of their batch for good, with the level and reason |
 //! | `alerts` | collector | the alert log; its rowid is the stream cursor |
+//! | `presentation_tags` | leader, helper | the credential tag of every report, per (task, window) |
+//! | `enrolments` | issuer | keyed hashes of the enrolment ids the operator provisioned |
+//! | `crowding_issuances` | issuer | one crowding credential per (enrolment, day): request digest, response |
+//! | `diagnosis_codes` | issuer | keyed hashes of diagnosis codes, expiry, the one use |
 //! | `searches` | collector | finished searches per batch, with their summary |
 //! | `releases` | every role | each release of noisy counts and its privacy cost; the aggregators keep the noisy share they released |
 //! | `venues` | collector | the venue registry: code, name, place, category, capacity |
+//! | `webhook_cursors`, `webhook_deliveries` | collector | the webhook outbox ([`dashboard`]) |
 
+pub mod dashboard;
 pub mod sqlite;
 
 use hotspot_core::envelope::{ReportEnvelope, ReportId};
@@ -50,10 +56,51 @@ pub enum StoreError {
 /// The outcome of storing one uploaded report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
-    /// Stored now.
+    /// Stored now, with its tag.
     Stored,
     /// The same report id was already stored for this task; nothing written.
     Duplicate,
+    /// Another report of the window carries the same credential tag; nothing written.
+    TagReused,
+}
+
+/// A credential presentation's tag (32 bytes), unique per (task, window).
+pub type Tag = [u8; 32];
+
+/// An uploaded report with the tag of its verified presentation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaggedReport {
+    /// The report.
+    pub report: ReportEnvelope,
+    /// The tag its presentation verified to.
+    pub tag: Tag,
+}
+
+/// What the issuer's store says about an issuance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Issuance {
+    /// Nothing was issued for this enrolment and day, or this code, yet (and, when a response
+    /// was given, it is now recorded).
+    Fresh,
+    /// The same request was answered before: here is the stored response.
+    Repeat(Vec<u8>),
+    /// Refused.
+    Refused(IssuanceRefusal),
+}
+
+/// Why the issuer's store refuses an issuance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuanceRefusal {
+    /// The enrolment id was never provisioned.
+    NotEnrolled,
+    /// The enrolment obtained another crowding credential that day.
+    AlreadyIssued,
+    /// No such diagnosis code.
+    UnknownCode,
+    /// The diagnosis code expired.
+    Expired,
+    /// The diagnosis code was used by another request.
+    Used,
 }
 
 /// A batch: one task, one window.
@@ -214,9 +261,11 @@ pub struct VenueRecord {
 pub trait Store: Send + Sync + 'static {
     // --- leader: uploads ---
 
-    /// Stores reports in one transaction; a report whose id the task already holds is a
-    /// duplicate and is not written again. Returns after the commit.
-    fn put_reports(&self, reports: &[ReportEnvelope]) -> Result<Vec<PutOutcome>, StoreError>;
+    /// Stores reports with their tags in one transaction; a report whose id the task already
+    /// holds is a duplicate, one whose tag the window already holds (from another report, or
+    /// from an earlier report of the same call) is a reused tag, and neither is written.
+    /// Returns after the commit.
+    fn put_reports(&self, reports: &[TaggedReport]) -> Result<Vec<PutOutcome>, StoreError>;
 
     /// Number of reports stored for the batch.
     fn report_count(&self, batch: BatchKey) -> Result<u64, StoreError>;
@@ -253,14 +302,27 @@ pub trait Store: Send + Sync + 'static {
         ids: &[ReportId],
     ) -> Result<(Vec<ReportId>, Vec<ReportId>), StoreError>;
 
-    /// Commits a finished job: its record, every report's verdict at the level, and the
-    /// rejections. One transaction.
+    /// Commits a finished job: its record, every report's verdict at the level, the
+    /// rejections, and the tags of the reports whose presentations the job verified first
+    /// (helper; the leader records tags on upload and passes none). One transaction.
     fn commit_job(
         &self,
         job: JobKey,
         finished: &FinishedJob,
         verdicts: &[ReportVerdict],
+        new_tags: &[(ReportId, Tag)],
     ) -> Result<(), StoreError>;
+
+    /// Of `ids`, which already have a recorded tag in the batch (their presentation was
+    /// verified before), in order.
+    fn tagged_reports(&self, batch: BatchKey, ids: &[ReportId]) -> Result<Vec<bool>, StoreError>;
+
+    /// The report each of `tags` is recorded for in the batch, in order.
+    fn tag_owners(
+        &self,
+        batch: BatchKey,
+        tags: &[Tag],
+    ) -> Result<Vec<Option<ReportId>>, StoreError>;
 
     /// The aggregate shares of every finished job of (batch, level).
     fn level_aggregates(&self, batch: BatchKey, level: u32) -> Result<LevelAggregates, StoreError>;
@@ -315,4 +377,46 @@ pub trait Store: Send + Sync + 'static {
 
     /// The venue registered under `code`, if any.
     fn venue(&self, code: u64) -> Result<Option<VenueRecord>, StoreError>;
+}
+
+/// The issuer's durable state. Identifiers arrive here already hashed with the deployment's
+/// key (crates/server `issuer`); nothing in these tables names a device or a person.
+pub trait IssuerStore: Send + Sync + 'static {
+    /// Provisions enrolment ids (by hash); returns how many were new.
+    fn enrol(&self, id_hashes: &[[u8; 32]], now_unix: i64) -> Result<usize, StoreError>;
+
+    /// The state of a crowding issuance for (enrolment, day), in one transaction: not
+    /// enrolled, answered before (the same request digest gets its stored response), refused
+    /// (another request that day), or fresh; a fresh one with `response` is recorded.
+    fn crowding_issuance(
+        &self,
+        id_hash: &[u8; 32],
+        day: u32,
+        request_digest: &[u8; 32],
+        response: Option<&[u8]>,
+    ) -> Result<Issuance, StoreError>;
+
+    /// Registers a diagnosis code (by hash) valid until `expires_unix`; `false` when it was
+    /// registered before (nothing changes).
+    fn register_code(
+        &self,
+        code_hash: &[u8; 32],
+        now_unix: i64,
+        expires_unix: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// The state of an outbreak issuance against a code at `now_unix`, in one transaction:
+    /// unknown, expired, used by another request, answered before, or fresh; a fresh one
+    /// with `response` marks the code used.
+    fn outbreak_issuance(
+        &self,
+        code_hash: &[u8; 32],
+        now_unix: i64,
+        request_digest: &[u8; 32],
+        response: Option<&[u8]>,
+    ) -> Result<Issuance, StoreError>;
+
+    /// Forgets crowding issuances of days before `before_day` and codes that expired before
+    /// `before_unix`.
+    fn prune_issuer(&self, before_day: u32, before_unix: i64) -> Result<(), StoreError>;
 }

@@ -5,6 +5,8 @@
 //! Migrations are numbered; `schema_version` holds the highest one applied. A file written by
 //! a newer build (a higher version than [`SCHEMA_VERSION`]) is refused rather than guessed at.
 
+mod dashboard;
+
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -15,8 +17,9 @@ use hotspot_core::task::{SearchMode, TaskId};
 use hotspot_core::venue::VenueCategory;
 
 use super::{
-    AlertRow, BatchKey, BatchSummary, FinishedJob, JobKey, LevelAggregates, PutOutcome,
-    ReleaseRecord, ReportVerdict, Store, StoreError, VenueRecord,
+    AlertRow, BatchKey, BatchSummary, FinishedJob, Issuance, IssuanceRefusal, IssuerStore, JobKey,
+    LevelAggregates, PutOutcome, ReleaseRecord, ReportVerdict, Store, StoreError, Tag,
+    TaggedReport, VenueRecord,
 };
 
 /// The schema version this build writes.
@@ -68,7 +71,26 @@ CREATE TABLE searches (
     PRIMARY KEY (task, window)
 );
 "#,
-    // 2: the collector's venue registry. Codes are stored as the i64 with the same bits.
+    r#"
+CREATE TABLE presentation_tags (
+    task BLOB NOT NULL, window INTEGER NOT NULL, tag BLOB NOT NULL, report_id BLOB NOT NULL,
+    PRIMARY KEY (task, window, tag)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX presentation_tags_by_report ON presentation_tags (task, window, report_id);
+CREATE TABLE enrolments (
+    id_hash BLOB PRIMARY KEY, enrolled INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE crowding_issuances (
+    id_hash BLOB NOT NULL, day INTEGER NOT NULL,
+    request_digest BLOB NOT NULL, response BLOB NOT NULL,
+    PRIMARY KEY (id_hash, day)
+) WITHOUT ROWID;
+CREATE TABLE diagnosis_codes (
+    code_hash BLOB PRIMARY KEY, registered INTEGER NOT NULL, expires INTEGER NOT NULL,
+    request_digest BLOB, response BLOB
+) WITHOUT ROWID;
+"#,
+    // 3: the collector's venue registry. Codes are stored as the i64 with the same bits.
     r#"
 CREATE TABLE venues (
     code INTEGER PRIMARY KEY,
@@ -77,7 +99,9 @@ CREATE TABLE venues (
     registered INTEGER NOT NULL
 );
 "#,
-    // 3: the search's uncertainty per alert and summary per batch; the privacy accountant's
+    // 4: the collector's webhook outbox (storage/sqlite/dashboard.rs).
+    dashboard::MIGRATION,
+    // 5: the search's uncertainty per alert and summary per batch; the privacy accountant's
     // record of releases (every role).
     r#"
 ALTER TABLE alerts ADD COLUMN stddev REAL NOT NULL DEFAULT 0;
@@ -224,34 +248,53 @@ fn w(window: u64) -> i64 {
 }
 
 impl Store for SqliteStore {
-    fn put_reports(&self, reports: &[ReportEnvelope]) -> Result<Vec<PutOutcome>, StoreError> {
+    fn put_reports(&self, reports: &[TaggedReport]) -> Result<Vec<PutOutcome>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         let mut out = Vec::with_capacity(reports.len());
         {
+            // The report id first, so that a resent report is a duplicate and not a reused tag.
+            let mut known = tx
+                .prepare_cached("SELECT 1 FROM reports WHERE task = ?1 AND report_id = ?2")
+                .map_err(db)?;
+            let mut tag = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO presentation_tags (task, window, tag, report_id) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO reports (task, window, report_id, public_share, \
+                    "INSERT INTO reports (task, window, report_id, public_share, \
                      leader_share, helper_share, presentation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(db)?;
-            for r in reports {
-                let n = insert
+            for TaggedReport { report: r, tag: t } in reports {
+                let (task, id) = (&r.task_id.0[..], &r.report_id.0[..]);
+                if known.exists(params![task, id]).map_err(db)? {
+                    out.push(PutOutcome::Duplicate);
+                    continue;
+                }
+                if tag
+                    .execute(params![task, w(r.window), &t[..], id])
+                    .map_err(db)?
+                    == 0
+                {
+                    out.push(PutOutcome::TagReused);
+                    continue;
+                }
+                insert
                     .execute(params![
-                        &r.task_id.0[..],
+                        task,
                         w(r.window),
-                        &r.report_id.0[..],
+                        id,
                         r.public_share,
                         encode_ct(&r.leader_share),
                         encode_ct(&r.helper_share),
                         r.presentation,
                     ])
                     .map_err(db)?;
-                out.push(if n == 1 {
-                    PutOutcome::Stored
-                } else {
-                    PutOutcome::Duplicate
-                });
+                out.push(PutOutcome::Stored);
             }
         }
         tx.commit().map_err(db)?;
@@ -435,6 +478,7 @@ impl Store for SqliteStore {
         job: JobKey,
         finished: &FinishedJob,
         verdicts: &[ReportVerdict],
+        new_tags: &[(ReportId, Tag)],
     ) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
@@ -483,8 +527,61 @@ impl Store for SqliteStore {
                         .map_err(db)?;
                 }
             }
+            // The caller checked these tags against the store and its own pending jobs; a
+            // clash here means a second writer, and the transaction is refused as a whole.
+            let mut tag = tx
+                .prepare_cached(
+                    "INSERT INTO presentation_tags (task, window, tag, report_id) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )
+                .map_err(db)?;
+            for (id, t) in new_tags {
+                if tag
+                    .execute(params![task, window, &t[..], &id.0[..]])
+                    .map_err(db)?
+                    == 0
+                {
+                    return Err(StoreError::Conflict("presentation tag"));
+                }
+            }
         }
         tx.commit().map_err(db)
+    }
+
+    fn tagged_reports(&self, batch: BatchKey, ids: &[ReportId]) -> Result<Vec<bool>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT 1 FROM presentation_tags WHERE task = ?1 AND window = ?2 AND report_id = ?3",
+            )
+            .map_err(db)?;
+        let (task, window) = (&batch.task.0[..], w(batch.window));
+        ids.iter()
+            .map(|id| stmt.exists(params![task, window, &id.0[..]]).map_err(db))
+            .collect()
+    }
+
+    fn tag_owners(
+        &self,
+        batch: BatchKey,
+        tags: &[Tag],
+    ) -> Result<Vec<Option<ReportId>>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT report_id FROM presentation_tags WHERE task = ?1 AND window = ?2 AND tag = ?3",
+            )
+            .map_err(db)?;
+        let (task, window) = (&batch.task.0[..], w(batch.window));
+        tags.iter()
+            .map(|t| {
+                let owner: Option<Vec<u8>> = stmt
+                    .query_row(params![task, window, &t[..]], |r| r.get(0))
+                    .optional()
+                    .map_err(db)?;
+                owner.map(|o| id_of(&o, "presentation_tags")).transpose()
+            })
+            .collect()
     }
 
     fn level_aggregates(&self, batch: BatchKey, level: u32) -> Result<LevelAggregates, StoreError> {
@@ -760,6 +857,146 @@ fn select_venues(
     Ok(out)
 }
 
+impl IssuerStore for SqliteStore {
+    fn enrol(&self, id_hashes: &[[u8; 32]], now_unix: i64) -> Result<usize, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut added = 0;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO enrolments (id_hash, enrolled) VALUES (?1, ?2)",
+                )
+                .map_err(db)?;
+            for hash in id_hashes {
+                added += insert.execute(params![&hash[..], now_unix]).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(added)
+    }
+
+    fn crowding_issuance(
+        &self,
+        id_hash: &[u8; 32],
+        day: u32,
+        request_digest: &[u8; 32],
+        response: Option<&[u8]>,
+    ) -> Result<Issuance, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let enrolled = tx
+            .prepare_cached("SELECT 1 FROM enrolments WHERE id_hash = ?1")
+            .and_then(|mut s| s.exists([&id_hash[..]]))
+            .map_err(db)?;
+        if !enrolled {
+            return Ok(Issuance::Refused(IssuanceRefusal::NotEnrolled));
+        }
+        let stored: Option<(Vec<u8>, Vec<u8>)> = tx
+            .query_row(
+                "SELECT request_digest, response FROM crowding_issuances \
+                 WHERE id_hash = ?1 AND day = ?2",
+                params![&id_hash[..], day],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let outcome = match stored {
+            Some((digest, stored)) if digest[..] == request_digest[..] => Issuance::Repeat(stored),
+            Some(_) => Issuance::Refused(IssuanceRefusal::AlreadyIssued),
+            None => {
+                if let Some(response) = response {
+                    tx.execute(
+                        "INSERT INTO crowding_issuances (id_hash, day, request_digest, response) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params![&id_hash[..], day, &request_digest[..], response],
+                    )
+                    .map_err(db)?;
+                }
+                Issuance::Fresh
+            }
+        };
+        tx.commit().map_err(db)?;
+        Ok(outcome)
+    }
+
+    fn register_code(
+        &self,
+        code_hash: &[u8; 32],
+        now_unix: i64,
+        expires_unix: i64,
+    ) -> Result<bool, StoreError> {
+        let conn = self.lock();
+        let n = conn
+            .execute(
+                "INSERT OR IGNORE INTO diagnosis_codes (code_hash, registered, expires) \
+                 VALUES (?1, ?2, ?3)",
+                params![&code_hash[..], now_unix, expires_unix],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn outbreak_issuance(
+        &self,
+        code_hash: &[u8; 32],
+        now_unix: i64,
+        request_digest: &[u8; 32],
+        response: Option<&[u8]>,
+    ) -> Result<Issuance, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        type Row = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Row> = tx
+            .query_row(
+                "SELECT expires, request_digest, response FROM diagnosis_codes WHERE code_hash = ?1",
+                [&code_hash[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let outcome = match row {
+            None => Issuance::Refused(IssuanceRefusal::UnknownCode),
+            Some((_, Some(digest), Some(stored))) if digest[..] == request_digest[..] => {
+                Issuance::Repeat(stored)
+            }
+            Some((_, Some(_), _)) => Issuance::Refused(IssuanceRefusal::Used),
+            Some((expires, None, _)) if now_unix >= expires => {
+                Issuance::Refused(IssuanceRefusal::Expired)
+            }
+            Some((_, None, _)) => {
+                if let Some(response) = response {
+                    tx.execute(
+                        "UPDATE diagnosis_codes SET request_digest = ?2, response = ?3 \
+                         WHERE code_hash = ?1 AND request_digest IS NULL",
+                        params![&code_hash[..], &request_digest[..], response],
+                    )
+                    .map_err(db)?;
+                }
+                Issuance::Fresh
+            }
+        };
+        tx.commit().map_err(db)?;
+        Ok(outcome)
+    }
+
+    fn prune_issuer(&self, before_day: u32, before_unix: i64) -> Result<(), StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute(
+            "DELETE FROM crowding_issuances WHERE day < ?1",
+            [before_day],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM diagnosis_codes WHERE expires < ?1",
+            [before_unix],
+        )
+        .map_err(db)?;
+        tx.commit().map_err(db)
+    }
+}
+
 fn select_alerts(
     conn: &Connection,
     filter: &str,
@@ -931,6 +1168,14 @@ mod tests {
         }
     }
 
+    /// A report tagged with its id byte (distinct reports, distinct tags).
+    fn tagged(id: u8, window: u64) -> TaggedReport {
+        TaggedReport {
+            report: report(id, window),
+            tag: [id; 32],
+        }
+    }
+
     fn temp_db(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("hotspot-store-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -942,7 +1187,7 @@ mod tests {
     fn duplicate_report_is_stored_once() {
         let store = SqliteStore::open(&temp_db("dup")).unwrap();
         let out = store
-            .put_reports(&[report(1, 0), report(1, 0), report(2, 0)])
+            .put_reports(&[tagged(1, 0), tagged(1, 0), tagged(2, 0)])
             .unwrap();
         assert_eq!(
             out,
@@ -958,6 +1203,158 @@ mod tests {
         };
         assert_eq!(store.report_count(batch).unwrap(), 2);
         assert_eq!(store.eligible_reports(batch, 0).unwrap()[0], report(1, 0));
+    }
+
+    #[test]
+    fn reused_tag_stores_nothing_but_a_resent_report_is_a_duplicate() {
+        let store = SqliteStore::open(&temp_db("tags")).unwrap();
+        let batch = |window| BatchKey {
+            task: TaskId([1; 32]),
+            window,
+        };
+        store.put_reports(&[tagged(1, 0)]).unwrap();
+        let mut clash = tagged(2, 0);
+        clash.tag = [1; 32];
+        // Same tag in another window is another context: fine.
+        let mut elsewhere = tagged(3, 1);
+        elsewhere.tag = [1; 32];
+        let out = store
+            .put_reports(&[tagged(1, 0), clash.clone(), elsewhere])
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                PutOutcome::Duplicate,
+                PutOutcome::TagReused,
+                PutOutcome::Stored
+            ]
+        );
+        assert_eq!(store.report_count(batch(0)).unwrap(), 1);
+        // Two reports with one tag in the same group: the second is refused.
+        let (mut a, mut b) = (tagged(4, 0), tagged(5, 0));
+        (a.tag, b.tag) = ([9; 32], [9; 32]);
+        assert_eq!(
+            store.put_reports(&[a, b]).unwrap(),
+            vec![PutOutcome::Stored, PutOutcome::TagReused]
+        );
+        assert_eq!(
+            store.tag_owners(batch(0), &[[1; 32], [2; 32]]).unwrap(),
+            vec![Some(ReportId([1; 16])), None]
+        );
+        assert_eq!(
+            store
+                .tagged_reports(batch(0), &[ReportId([1; 16]), ReportId([2; 16])])
+                .unwrap(),
+            vec![true, false]
+        );
+    }
+
+    #[test]
+    fn job_records_new_tags_and_refuses_a_clash() {
+        let store = SqliteStore::open(&temp_db("jobtags")).unwrap();
+        let batch = BatchKey {
+            task: TaskId([1; 32]),
+            window: 0,
+        };
+        let job = |n| JobKey {
+            batch,
+            level: 0,
+            job: n,
+        };
+        let finished = FinishedJob {
+            request_digest: vec![1],
+            helper_message: vec![],
+            aggregate: vec![7],
+        };
+        let ids = [ReportId([1; 16]), ReportId([2; 16])];
+        store
+            .commit_job(job(0), &finished, &[(ids[0], None)], &[(ids[0], [5; 32])])
+            .unwrap();
+        assert_eq!(
+            store.tag_owners(batch, &[[5; 32]]).unwrap(),
+            vec![Some(ids[0])]
+        );
+        let err = store
+            .commit_job(job(1), &finished, &[(ids[1], None)], &[(ids[1], [5; 32])])
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        assert!(store.finished_job(job(1)).unwrap().is_none());
+    }
+
+    #[test]
+    fn crowding_issuance_is_once_per_enrolment_and_day_and_repeatable() {
+        let store = SqliteStore::open(&temp_db("issue")).unwrap();
+        let (id, other) = ([1u8; 32], [2u8; 32]);
+        assert_eq!(store.enrol(&[id, id], 0).unwrap(), 1);
+        assert_eq!(
+            store.crowding_issuance(&other, 5, &[0; 32], None).unwrap(),
+            Issuance::Refused(IssuanceRefusal::NotEnrolled)
+        );
+        // A pre-check records nothing; the answer with a response does.
+        assert_eq!(
+            store.crowding_issuance(&id, 5, &[7; 32], None).unwrap(),
+            Issuance::Fresh
+        );
+        assert_eq!(
+            store
+                .crowding_issuance(&id, 5, &[7; 32], Some(b"resp"))
+                .unwrap(),
+            Issuance::Fresh
+        );
+        assert_eq!(
+            store.crowding_issuance(&id, 5, &[7; 32], None).unwrap(),
+            Issuance::Repeat(b"resp".to_vec())
+        );
+        assert_eq!(
+            store
+                .crowding_issuance(&id, 5, &[8; 32], Some(b"other"))
+                .unwrap(),
+            Issuance::Refused(IssuanceRefusal::AlreadyIssued)
+        );
+        assert_eq!(
+            store.crowding_issuance(&id, 6, &[8; 32], None).unwrap(),
+            Issuance::Fresh
+        );
+        store.prune_issuer(6, 0).unwrap();
+        assert_eq!(
+            store.crowding_issuance(&id, 5, &[8; 32], None).unwrap(),
+            Issuance::Fresh
+        );
+    }
+
+    #[test]
+    fn diagnosis_code_is_single_use_and_expires() {
+        let store = SqliteStore::open(&temp_db("codes")).unwrap();
+        let (code, late) = ([1u8; 32], [2u8; 32]);
+        assert!(store.register_code(&code, 0, 100).unwrap());
+        assert!(!store.register_code(&code, 0, 500).unwrap());
+        assert!(store.register_code(&late, 0, 100).unwrap());
+        assert_eq!(
+            store
+                .outbreak_issuance(&[3; 32], 10, &[0; 32], None)
+                .unwrap(),
+            Issuance::Refused(IssuanceRefusal::UnknownCode)
+        );
+        assert_eq!(
+            store.outbreak_issuance(&late, 100, &[0; 32], None).unwrap(),
+            Issuance::Refused(IssuanceRefusal::Expired)
+        );
+        assert_eq!(
+            store
+                .outbreak_issuance(&code, 10, &[7; 32], Some(b"resp"))
+                .unwrap(),
+            Issuance::Fresh
+        );
+        assert_eq!(
+            store.outbreak_issuance(&code, 20, &[7; 32], None).unwrap(),
+            Issuance::Repeat(b"resp".to_vec())
+        );
+        assert_eq!(
+            store
+                .outbreak_issuance(&code, 20, &[8; 32], Some(b"x"))
+                .unwrap(),
+            Issuance::Refused(IssuanceRefusal::Used)
+        );
     }
 
     #[test]
@@ -978,7 +1375,7 @@ mod tests {
     #[test]
     fn rejected_report_leaves_later_levels() {
         let store = SqliteStore::open(&temp_db("reject")).unwrap();
-        store.put_reports(&[report(1, 0), report(2, 0)]).unwrap();
+        store.put_reports(&[tagged(1, 0), tagged(2, 0)]).unwrap();
         let batch = BatchKey {
             task: TaskId([1; 32]),
             window: 0,
@@ -998,6 +1395,7 @@ mod tests {
                 job,
                 &finished,
                 &[(ReportId([1; 16]), Some(3)), (ReportId([2; 16]), None)],
+                &[],
             )
             .unwrap();
         assert_eq!(store.eligible_reports(batch, 3).unwrap().len(), 2);

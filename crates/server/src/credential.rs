@@ -1,0 +1,286 @@
+//! The aggregators' check of a report's credential presentation (issue 4; docs/credentials.md
+//! sections 6 and 11).
+//!
+//! Leader and helper hold the deployment's credential master secret (config
+//! `credential_key_file` or `HOTSPOT_CREDENTIAL_KEY`) and derive each day's issuer key from it
+//! ([`IssuerKey::derive_daily`]), as the issuer does, so no key file moves between them. For a
+//! report in window `w` of a task, the [`Verifier`]:
+//!
+//! 1. takes the window's [`PresentationContext`] and the task's limit `N`
+//!    (`presentations_per_window`) and credential kind (crowding or outbreak);
+//! 2. looks the presentation's key id up among the keys of the days around the window: the
+//!    accepted days of [`accepted_key_days`] and [`STALE_LOOKBACK_DAYS`] before them, so an
+//!    old but genuine key is reported as stale (not accepted for this window) and anything
+//!    else as unknown;
+//! 3. verifies it (`KeySet::verify_bytes`: the clear header before any point is decoded) and
+//!    returns the tag, which the caller stores in the same transaction as the report (leader)
+//!    or the job (helper).
+//!
+//! Contexts (a hash to the group each) and key sets are built once per window and per range
+//! of days and cached; derived keys are cached by day.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use zeroize::Zeroizing;
+
+use hotspot_core::credential::{accepted_key_days, presentation_context, request_context};
+use hotspot_core::task::{TaskConfig, TaskId};
+use hotspot_credentials::{CredentialError, Day, IssuerKey, KeySet, PresentationContext};
+
+use crate::storage::Tag;
+
+/// Days before a window's first accepted day whose keys the verifier still recognises, so
+/// that a presentation under one of them is refused as stale rather than unknown.
+pub const STALE_LOOKBACK_DAYS: u32 = 15;
+/// Days after the last accepted day that are recognised too (a key of tomorrow is stale, not
+/// unknown).
+const LOOKAHEAD_DAYS: u32 = 1;
+/// Derived keys kept in memory.
+const MAX_CACHED_KEYS: usize = 128;
+/// Windows whose contexts are kept in memory (a few hundred bytes each).
+const MAX_CACHED_WINDOWS: usize = 8_192;
+
+/// What a window's presentations are checked against.
+struct WindowCheck {
+    context: PresentationContext,
+    keys: Arc<KeySet>,
+    accepted: RangeInclusive<Day>,
+    request_context: &'static [u8],
+    limit: u32,
+}
+
+/// Verifies presentations for the tasks of an aggregator. Holds the master secret; `Debug`
+/// prints nothing of it.
+pub struct Verifier {
+    master: Zeroizing<[u8; 32]>,
+    keys: Mutex<BTreeMap<Day, IssuerKey>>,
+    sets: Mutex<HashMap<(Day, Day), Arc<KeySet>>>,
+    windows: Mutex<HashMap<(TaskId, u64), Arc<WindowCheck>>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifier(<redacted master secret>)")
+    }
+}
+
+/// A poisoned cache lock is taken over: the caches hold only derived, re-derivable values.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Verifier {
+    /// A verifier for keys derived from `master`.
+    pub fn new(master: &[u8; 32]) -> Self {
+        Verifier {
+            master: Zeroizing::new(*master),
+            keys: Mutex::default(),
+            sets: Mutex::default(),
+            windows: Mutex::default(),
+        }
+    }
+
+    /// The issuer key of `day`, derived once.
+    pub fn key(&self, day: Day) -> IssuerKey {
+        let mut keys = lock(&self.keys);
+        if let Some(key) = keys.get(&day) {
+            return key.clone();
+        }
+        let key = IssuerKey::derive_daily(&self.master, day);
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.pop_first();
+        }
+        keys.insert(day, key.clone());
+        key
+    }
+
+    /// The keys of every day in `days`.
+    fn key_set(&self, days: RangeInclusive<Day>) -> Arc<KeySet> {
+        let span = (*days.start(), *days.end());
+        if let Some(set) = lock(&self.sets).get(&span) {
+            return Arc::clone(set);
+        }
+        let mut set = KeySet::new();
+        for day in span.0.0..=span.1.0 {
+            // Days are distinct; a key id collision between two days (about 2^-64) drops
+            // the later key, which then reads as unknown.
+            let _ = set.insert(Day(day), self.key(Day(day)));
+        }
+        let set = Arc::new(set);
+        let mut sets = lock(&self.sets);
+        if sets.len() >= MAX_CACHED_KEYS {
+            sets.clear();
+        }
+        sets.insert(span, Arc::clone(&set));
+        set
+    }
+
+    fn window(&self, task: &TaskConfig, window: u64) -> Arc<WindowCheck> {
+        if let Some(check) = lock(&self.windows).get(&(task.id, window)) {
+            return Arc::clone(check);
+        }
+        let accepted = accepted_key_days(task, window);
+        let known =
+            accepted.start().minus(STALE_LOOKBACK_DAYS)..=accepted.end().plus(LOOKAHEAD_DAYS);
+        let check = Arc::new(WindowCheck {
+            context: presentation_context(task, window),
+            keys: self.key_set(known),
+            accepted,
+            request_context: request_context(task.kind),
+            limit: task.presentations_per_window,
+        });
+        let mut windows = lock(&self.windows);
+        if windows.len() >= MAX_CACHED_WINDOWS {
+            windows.clear();
+        }
+        windows.insert((task.id, window), Arc::clone(&check));
+        check
+    }
+
+    /// Verifies an encoded presentation for window `window` of `task`; returns its tag.
+    pub fn verify(
+        &self,
+        task: &TaskConfig,
+        window: u64,
+        presentation: &[u8],
+    ) -> Result<Tag, CredentialError> {
+        let check = self.window(task, window);
+        check
+            .keys
+            .verify_bytes(
+                check.accepted.clone(),
+                check.request_context,
+                &check.context,
+                check.limit,
+                presentation,
+            )
+            .map(|tag| tag.0)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use hotspot_core::envelope::HpkePublicKey;
+    use hotspot_core::task::{SearchMode, TaskKind};
+    use hotspot_credentials::{CredentialRequest, issue};
+
+    fn task(kind: TaskKind) -> TaskConfig {
+        let key = |id| HpkePublicKey {
+            key_id: id,
+            public_key: [1; 32],
+        };
+        TaskConfig {
+            id: TaskId([4; 32]),
+            kind,
+            bits: 32,
+            start_unix: 100 * 86_400,
+            window_seconds: 3_600,
+            grace_seconds: 60,
+            min_batch_size: 1,
+            threshold: 1,
+            search_mode: SearchMode::Registry,
+            presentations_per_window: 2,
+            leader_keys: vec![key(1)],
+            helper_keys: vec![key(2)],
+            collector_key: key(3),
+            privacy: hotspot_core::task::PrivacyParams::default_for(86_400),
+            search: hotspot_core::task::SearchParams::default(),
+            rules: hotspot_core::rules::Rules::default_for(kind),
+        }
+    }
+
+    fn present(key: &IssuerKey, kind: TaskKind, task: &TaskConfig, window: u64) -> Vec<u8> {
+        let rc = request_context(kind);
+        let mut rng = rand::rng();
+        let (pending, request) = CredentialRequest::new(key.public(), rc, &mut rng);
+        let credential = pending
+            .finalize(&issue(key, rc, &request, &mut rng).unwrap())
+            .unwrap();
+        let context = presentation_context(task, window);
+        credential
+            .present(&context, task.presentations_per_window, 1, &mut rng)
+            .unwrap()
+            .to_bytes()
+    }
+
+    #[test]
+    fn accepts_the_window_day_and_names_stale_and_unknown_keys() {
+        let verifier = Verifier::new(&[5; 32]);
+        let crowding = task(TaskKind::Crowding);
+        let today = verifier.key(Day(100));
+        let tag = verifier
+            .verify(
+                &crowding,
+                3,
+                &present(&today, TaskKind::Crowding, &crowding, 3),
+            )
+            .unwrap();
+        assert_eq!(tag.len(), 32);
+
+        let old = verifier.key(Day(97));
+        let err = verifier
+            .verify(
+                &crowding,
+                3,
+                &present(&old, TaskKind::Crowding, &crowding, 3),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, CredentialError::StaleKey { day: 97, .. }),
+            "{err}"
+        );
+
+        let foreign = IssuerKey::from_seed(&[9; 32]);
+        let err = verifier
+            .verify(
+                &crowding,
+                3,
+                &present(&foreign, TaskKind::Crowding, &crowding, 3),
+            )
+            .unwrap_err();
+        assert!(matches!(err, CredentialError::UnknownKeyId(_)), "{err}");
+    }
+
+    #[test]
+    fn outbreak_tasks_take_outbreak_credentials_of_the_next_fourteen_days() {
+        let verifier = Verifier::new(&[5; 32]);
+        let outbreak = task(TaskKind::Outbreak);
+        let later = verifier.key(Day(114));
+        assert!(
+            verifier
+                .verify(
+                    &outbreak,
+                    0,
+                    &present(&later, TaskKind::Outbreak, &outbreak, 0)
+                )
+                .is_ok()
+        );
+        let err = verifier
+            .verify(
+                &outbreak,
+                0,
+                &present(&later, TaskKind::Crowding, &outbreak, 0),
+            )
+            .unwrap_err();
+        assert_eq!(err, CredentialError::InvalidProof);
+        let too_late = verifier.key(Day(115));
+        let err = verifier
+            .verify(
+                &outbreak,
+                0,
+                &present(&too_late, TaskKind::Outbreak, &outbreak, 0),
+            )
+            .unwrap_err();
+        assert!(matches!(err, CredentialError::StaleKey { .. }), "{err}");
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let shown = format!("{:?}", Verifier::new(&[0xab; 32]));
+        assert!(!shown.contains("171") && !shown.contains("ab"), "{shown}");
+    }
+}
