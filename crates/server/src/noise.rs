@@ -162,6 +162,7 @@ fn role_name(node: &Node) -> &'static str {
         crate::config::ServerRole::Leader => "leader",
         crate::config::ServerRole::Helper => "helper",
         crate::config::ServerRole::Collector => "collector",
+        crate::config::ServerRole::Issuer => "issuer",
     }
 }
 
@@ -228,6 +229,7 @@ mod tests {
             tasks: HashMap::from([(config.id, TaskCtx { config, poplar })]),
             keyring: HpkeKeyring::new(Vec::new()),
             verify_key: None,
+            credentials: None,
             store,
             job_size: 10,
             release_gate: Default::default(),
