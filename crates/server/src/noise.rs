@@ -158,11 +158,7 @@ fn refusal(node: &Node, e: DpError) -> Status {
 }
 
 fn role_name(node: &Node) -> &'static str {
-    match node.role {
-        crate::config::ServerRole::Leader => "leader",
-        crate::config::ServerRole::Helper => "helper",
-        crate::config::ServerRole::Collector => "collector",
-    }
+    node.role.name()
 }
 
 #[cfg(test)]
@@ -228,6 +224,7 @@ mod tests {
             tasks: HashMap::from([(config.id, TaskCtx { config, poplar })]),
             keyring: HpkeKeyring::new(Vec::new()),
             verify_key: None,
+            credentials: None,
             store,
             job_size: 10,
             release_gate: Default::default(),
