@@ -8,10 +8,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use hotspot_client::grpc::RegistryClient;
 use hotspot_client::payload::{self, UrlConfig, VenueCategory, VenueInfo};
 use hotspot_client::poster::Poster;
 use hotspot_client::registry::{RegistryKey, TrustedKey, TrustedKeys};
 use hotspot_client::{DAY_SECS, fallback, unix_now};
+use hotspot_proto::v1;
 use rand::RngExt;
 
 /// Venue tools: keys, registration, posters.
@@ -31,6 +33,12 @@ enum VenueCommand {
     },
     /// Register a venue and print its signed QR payload URL.
     Register(RegisterArgs),
+    /// Print the public key of the collector's registry (what visitor apps trust).
+    RegistryKey {
+        /// The collector's gRPC URL.
+        #[arg(long, env = "HOTSPOT_COLLECTOR_URL")]
+        collector: String,
+    },
     /// Render the A4 poster of a signed payload as SVG, PNG and PDF.
     Poster(PosterArgs),
 }
@@ -40,17 +48,28 @@ struct RegisterArgs {
     /// Sign locally with `--registry-key` instead of asking the collector's registry.
     #[arg(long)]
     offline: bool,
-    /// Registry key file (see `hotspot venue keygen`).
+    /// Registry key file (see `hotspot venue keygen`), for `--offline`.
     #[arg(long)]
     registry_key: Option<PathBuf>,
+    /// The collector's gRPC URL (its registry service).
+    #[arg(
+        long,
+        env = "HOTSPOT_COLLECTOR_URL",
+        required_unless_present = "offline"
+    )]
+    collector: Option<String>,
+    /// File holding the collector's bearer token (or set HOTSPOT_DASHBOARD_TOKEN).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// Venue name shown on the poster and in the app.
     #[arg(long)]
     name: String,
     /// Street address.
     #[arg(long, default_value = "")]
     address: String,
-    /// Coordinates as `lat,lon` (kept by the registry, not printed in the payload).
-    #[arg(long)]
+    /// Coordinates as `lat,lon` in degrees (kept by the registry, not printed in the
+    /// payload); needed to register with the collector.
+    #[arg(long, required_unless_present = "offline")]
     coordinates: Option<String>,
     /// Category: other, restaurant, bar, retail, workplace, education, sports, culture,
     /// worship, personal_care, private_event, public_building.
@@ -65,10 +84,10 @@ struct RegisterArgs {
     /// Days from today the payload stays valid.
     #[arg(long, default_value_t = 365)]
     valid_days: u32,
-    /// Venue code width of the task (32 or 64).
+    /// Venue code width of the task (32 or 64), for `--offline` (the registry knows its own).
     #[arg(long, default_value_t = 32)]
     bits: u32,
-    /// Venue code; drawn at random when absent.
+    /// Venue code (a poster printed again); drawn at random when absent.
     #[arg(long)]
     venue_code: Option<u64>,
     /// Host of the check-in landing page.
@@ -113,18 +132,61 @@ pub fn run(args: VenueArgs) -> anyhow::Result<()> {
             println!("public key: {}", key.public().to_hex());
             Ok(())
         }
+        VenueCommand::Register(args) if args.offline => register_offline(args),
         VenueCommand::Register(args) => register(args),
+        VenueCommand::RegistryKey { collector } => {
+            let registry = RegistryClient::new(&collector, None)?;
+            let (key, host, bits) = runtime()?
+                .block_on(registry.public_key())
+                .map_err(|s| anyhow::anyhow!("registry: {}", s.message()))?;
+            println!("public key: {}", key.to_hex());
+            println!("payload host: {host}, venue codes of {bits} bits");
+            Ok(())
+        }
         VenueCommand::Poster(args) => poster(args),
     }
 }
 
 fn register(args: RegisterArgs) -> anyhow::Result<()> {
-    if !args.offline {
-        bail!(
-            "registering with the collector's registry service is not available yet; \
-             use --offline --registry-key FILE to sign locally (docs/qr.md)"
-        );
-    }
+    let collector = args
+        .collector
+        .as_deref()
+        .context("--collector URL is needed (or --offline)")?;
+    let (lat, lon) = parse_coordinates(args.coordinates.as_deref().unwrap_or_default())?;
+    let token = match &args.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("--token-file {}", path.display()))?,
+        None => std::env::var("HOTSPOT_DASHBOARD_TOKEN").context(
+            "the collector's bearer token: give --token-file FILE or set HOTSPOT_DASHBOARD_TOKEN",
+        )?,
+    };
+    let registry = RegistryClient::new(collector, Some(&token))?;
+    let request = v1::RegisterVenueRequest {
+        name: args.name,
+        address: args.address,
+        latitude: Some(lat),
+        longitude: Some(lon),
+        category: args.category,
+        capacity: args.capacity,
+        default_minutes: args.default_minutes,
+        valid_days: args.valid_days,
+        venue_code: args.venue_code.unwrap_or(0),
+    };
+    let registered = runtime()?
+        .block_on(registry.register(request))
+        .map_err(|s| anyhow::anyhow!("registry refused ({:?}): {}", s.code(), s.message()))?;
+    println!("{}", registered.payload_url);
+    eprintln!(
+        "venue code {} (typed: {}), valid through {}, payload URL {} bytes",
+        registered.venue_code,
+        registered.fallback_code,
+        hotspot_client::civil::CivilDate::from_unix_days(registered.valid_until_day),
+        registered.payload_url.len()
+    );
+    Ok(())
+}
+
+fn register_offline(args: RegisterArgs) -> anyhow::Result<()> {
     let key_path = args
         .registry_key
         .as_ref()
@@ -133,8 +195,7 @@ fn register(args: RegisterArgs) -> anyhow::Result<()> {
     if let Some(coordinates) = &args.coordinates {
         parse_coordinates(coordinates)?;
     }
-    let category = VenueCategory::from_name(&args.category)
-        .with_context(|| format!("--category: unknown category {:?}", args.category))?;
+    let category: VenueCategory = args.category.parse().context("--category")?;
     let today = u32::try_from(unix_now() / DAY_SECS).context("clock past year 11 million")?;
     let venue = VenueInfo {
         venue_code: args.venue_code.unwrap_or_else(|| random_code(args.bits)),
@@ -191,6 +252,13 @@ fn parse_coordinates(text: &str) -> anyhow::Result<(f64, f64)> {
         bail!("--coordinates: out of range");
     }
     Ok((lat, lon))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn random_code(bits: u32) -> u64 {

@@ -12,7 +12,7 @@
 //! one. A file with an unknown version is refused, never overwritten.
 //!
 //! Known limit: one process at a time. A phone app has one; the CLI is run by one user. There
-//! is no file lock yet (documented in docs/qr.md).
+//! is no file lock yet (documented in docs/client.md).
 
 use std::fs;
 use std::io::Write;

@@ -22,6 +22,9 @@
 //! comes from the task file shipped with the app, never from the leader: a leader that could
 //! name the helper's key could have both shares sealed to itself.
 //!
+//! [`RegistryClient`] is the venue side: it registers a venue with the collector's registry and
+//! fetches the registry's public key.
+//!
 //! Transport: plain `http://` on loopback and in tests; `https://` uses the platform's root
 //! certificates (rustls). Operators put an anonymising relay in front of the leader
 //! (docs/client.md).
@@ -374,6 +377,95 @@ pub fn seal_for_task<R: rand::CryptoRng>(
         helper: *helper,
     };
     seal_report(poplar, &measurement, &keys, rng).map(|e| to_proto(&e))
+}
+
+/// A client of the collector's `Registry` service (venue registration), holding the
+/// collector's bearer token. `Debug` never shows the token.
+#[derive(Clone)]
+pub struct RegistryClient {
+    client: v1::registry_client::RegistryClient<Channel>,
+    token: Option<zeroize::Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registration the registry accepted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    /// The venue code.
+    pub venue_code: u64,
+    /// The signed payload URL for the poster.
+    pub payload_url: String,
+    /// The typed fallback code.
+    pub fallback_code: String,
+    /// Last valid day of the payload (Unix days).
+    pub valid_until_day: u32,
+}
+
+impl RegistryClient {
+    /// A client of the registry at `url` (the collector's gRPC URL); `token` is needed to
+    /// register, not to read the public key.
+    pub fn new(url: &str, token: Option<&str>) -> Result<Self, GrpcError> {
+        Ok(Self {
+            client: v1::registry_client::RegistryClient::new(channel(url)?),
+            token: token.map(|t| zeroize::Zeroizing::new(t.trim().to_owned())),
+        })
+    }
+
+    /// Registers a venue. The registry's status names the field it refused.
+    pub async fn register(&self, venue: v1::RegisterVenueRequest) -> Result<Registered, Status> {
+        let mut request = tonic::Request::new(venue);
+        request.set_timeout(CALL_TIMEOUT);
+        let token = self
+            .token
+            .as_ref()
+            .ok_or_else(|| Status::unauthenticated("no bearer token given"))?;
+        let value = format!("Bearer {}", token.as_str())
+            .parse()
+            .map_err(|_| Status::invalid_argument("the token is not valid header text"))?;
+        request.metadata_mut().insert("authorization", value);
+        let reply = self
+            .client
+            .clone()
+            .register_venue(request)
+            .await?
+            .into_inner();
+        Ok(Registered {
+            venue_code: reply.venue_code,
+            payload_url: reply.payload_url,
+            fallback_code: reply.fallback_code,
+            valid_until_day: reply.valid_until_day,
+        })
+    }
+
+    /// The registry's public key (for the apps to trust), its payload host and code width.
+    pub async fn public_key(&self) -> Result<(crate::registry::TrustedKey, String, u32), Status> {
+        let mut request = tonic::Request::new(v1::GetRegistryKeyRequest {});
+        request.set_timeout(CALL_TIMEOUT);
+        let reply = self
+            .client
+            .clone()
+            .get_registry_key(request)
+            .await?
+            .into_inner();
+        let bytes: [u8; 32] = reply
+            .public_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::data_loss("public_key: not 32 bytes"))?;
+        let key = crate::registry::TrustedKey::from_bytes(&bytes)
+            .map_err(|_| Status::data_loss("public_key: not an Ed25519 key"))?;
+        if key.key_id()[..] != reply.key_id[..] {
+            return Err(Status::data_loss("key_id: does not match the public key"));
+        }
+        Ok((key, reply.payload_host, reply.bits))
+    }
 }
 
 /// The wire form of a sealed report.

@@ -124,6 +124,18 @@ pub enum ServerRole {
     Issuer,
 }
 
+impl ServerRole {
+    /// The role's name as the config and the command line spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerRole::Leader => "leader",
+            ServerRole::Helper => "helper",
+            ServerRole::Collector => "collector",
+            ServerRole::Issuer => "issuer",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigToml {

@@ -158,12 +158,7 @@ fn refusal(node: &Node, e: DpError) -> Status {
 }
 
 fn role_name(node: &Node) -> &'static str {
-    match node.role {
-        crate::config::ServerRole::Leader => "leader",
-        crate::config::ServerRole::Helper => "helper",
-        crate::config::ServerRole::Collector => "collector",
-        crate::config::ServerRole::Issuer => "issuer",
-    }
+    node.role.name()
 }
 
 #[cfg(test)]

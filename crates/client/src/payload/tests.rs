@@ -58,7 +58,7 @@ fn signed_payload_round_trips_through_the_url() {
 #[test]
 fn url_of_a_typical_venue_is_compact() {
     let url = venue().sign(&key()).unwrap().to_url(&config());
-    // Reported in docs/qr.md: keep it small enough for a QR code readable from a metre away.
+    // Reported in docs/client.md: keep it small enough for a QR code readable from a metre away.
     assert!(url.len() < 250, "{} bytes: {url}", url.len());
 }
 
