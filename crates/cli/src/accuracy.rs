@@ -28,7 +28,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use hotspot_core::city::{Batches, City, CityConfig, WINDOWS};
 use hotspot_core::dp::{Accountant, DpConfig, epsilon_for_rho, rho_for_epsilon};
-use hotspot_core::rules::{CrowdingRule, OutbreakRule, Rules, VenueInfo};
+use hotspot_core::rules::{Rules, VenueInfo};
 use hotspot_core::search::engine::VdafAggregator;
 use hotspot_core::search::{self, PlaintextAggregator, SearchConfig};
 use hotspot_core::task::{SearchMode, TaskKind};
@@ -127,23 +127,21 @@ pub struct TaskSetup {
 }
 
 impl TaskSetup {
-    /// Crowding: alert at 80 % of capacity and at least 40 people; one report per person
-    /// and hour.
+    /// Crowding: the task's default rule (alert at 80 % of capacity and at least 40
+    /// people); one report per person and hour.
     pub fn crowding() -> anyhow::Result<Self> {
-        let rule = CrowdingRule::new(800, 40).context("crowding rule")?;
         Ok(Self {
             kind: TaskKind::Crowding,
-            rules: Rules::Crowding(rule),
+            rules: Rules::default_for(TaskKind::Crowding),
             limit: 1,
         })
     }
 
     /// Outbreak: the default category levels; uploads padded to 3 reports per hour.
     pub fn outbreak() -> Self {
-        let rules = Rules::Outbreak(OutbreakRule::default_rules());
         Self {
             kind: TaskKind::Outbreak,
-            rules,
+            rules: Rules::default_for(TaskKind::Outbreak),
             limit: 3,
         }
     }
@@ -407,6 +405,7 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotspot_core::rules::CrowdingRule;
 
     fn score(kind: TaskArg, mode: SearchMode, noise: bool) -> Score {
         score_with(kind, mode, noise, Engine::Plaintext)

@@ -1,6 +1,8 @@
-//! `hotspot demo`: the whole pipeline on a small synthetic city, for real: the leader, helper
-//! and collector start as separate processes on loopback ports with SQLite files in a fresh
-//! folder; the city's check-ins are sharded, sealed and uploaded; the batch seals; the
+//! `hotspot demo`: the whole pipeline on a small synthetic city, for real: the leader, helper,
+//! collector and issuer start as separate processes on loopback ports with SQLite files in a
+//! fresh folder; every simulated visitor is enrolled and obtains a crowding credential from
+//! the issuer over gRPC; the city's check-ins are sharded, sealed, given a presentation of
+//! their visitor's credential and uploaded (both aggregators verify it); the batch seals; the
 //! collector searches it; the alerts are compared with the plaintext ground truth and written
 //! to `report.html` with a heat map. The first line gives the collector's dashboard URL (log in
 //! with the token in the folder's `dashboard.token`); `--keep` keeps the roles running after the
@@ -83,6 +85,10 @@ pub fn run(args: DemoArgs) -> Result<()> {
         window_seconds: 12,
         grace_seconds: 1,
         threshold: args.threshold,
+        rules: hotspot_core::rules::Rules::default_for(hotspot_core::task::TaskKind::Crowding),
+        privacy: hotspot_core::task::PrivacyParams::default_for(12),
+        search: hotspot_core::task::SearchParams::default(),
+        presentations_per_window: 1,
         search_mode: SearchMode::Registry,
         bits: 32,
         venues: city
@@ -118,12 +124,12 @@ pub fn run(args: DemoArgs) -> Result<()> {
         expected.len(),
         args.threshold
     );
-    let children = ["helper", "leader", "collector"]
+    let children = ["helper", "leader", "collector", "issuer"]
         .iter()
         .map(|r| cluster.start(r))
         .collect::<Result<Vec<_>>>()?;
     println!(
-        "demo: leader, helper and collector up on ports {:?} ({:.1} s)",
+        "demo: leader, helper, collector and issuer up on ports {:?} ({:.1} s)",
         cluster.ports,
         t0.elapsed().as_secs_f64()
     );
@@ -148,15 +154,22 @@ fn run_pipeline(cluster: &Cluster, city: &City, expected: &HashSet<u64>) -> Resu
     let task = cluster.task.clone();
     let poplar = Poplar1::new(task.bits as usize).map_err(|e| anyhow!("{e}"))?;
 
-    // Shard and seal every check-in.
+    // Every visitor (here: one per check-in) enrols and obtains a credential over gRPC.
+    let t = Instant::now();
+    let pb = bar(city.checkins.len() as u64, "credential");
+    let mut wallets = runtime.block_on(cluster.wallets(city.checkins.len(), Some(pb.clone())))?;
+    pb.finish();
+    let credential_s = t.elapsed().as_secs_f64();
+
+    // Shard and seal every check-in, with a presentation of its visitor's credential.
     let t = Instant::now();
     let pb = bar(city.checkins.len() as u64, "shard");
     let mut rng = rand::rng();
     let mut reports = Vec::with_capacity(city.checkins.len());
-    for &venue in &city.checkins {
-        reports.push(hotspot_client::grpc::seal_for_task(
-            &task, &poplar, venue, 0, &mut rng,
-        )?);
+    for (&venue, wallet) in city.checkins.iter().zip(&mut wallets) {
+        let mut report = hotspot_client::grpc::seal_for_task(&task, &poplar, venue, 0, &mut rng)?;
+        report.presentation = wallet.next_presentation(&task, 0, &mut rng)?;
+        reports.push(report);
         pb.inc(1);
     }
     pb.finish();
@@ -226,7 +239,10 @@ fn run_pipeline(cluster: &Cluster, city: &City, expected: &HashSet<u64>) -> Resu
         "\ndemo: acknowledged={acked} aggregated={} rejected={} bytes_per_report={bytes}",
         result.report_count, result.rejected_count
     );
-    println!("demo: phases shard={shard_s:.1}s upload={upload_s:.1}s search={search_s:.1}s");
+    println!(
+        "demo: phases credentials={credential_s:.1}s shard={shard_s:.1}s upload={upload_s:.1}s \
+         search={search_s:.1}s"
+    );
     let html = cluster.dir.join("report.html");
     let page = render_html(city, &result, precision, recall, &cluster.dashboard_url());
     std::fs::write(&html, page)?;

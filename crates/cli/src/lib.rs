@@ -1,5 +1,5 @@
-//! The `hotspot` command line: `demo`, `serve`, `bench upload` (and, from other issues,
-//! `venue`, `visitor`, `collect`, `bench accuracy`).
+//! The `hotspot` command line: `demo`, `serve`, `bench upload`, `issuer enrol`, `collect
+//! diagnosis-code` (and, from other issues, `venue`, `visitor`, `bench accuracy`).
 //!
 //! The binary in `main.rs` is a one-line shim over [`main`], so that the end-to-end tests can
 //! build the very same program as a binary of their own package and start it as a process.
@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand};
 pub mod bench;
 pub mod city;
 pub mod cluster;
+pub mod collect;
 pub mod demo;
+pub mod issuer;
 pub mod serve;
 
 pub mod accuracy;
@@ -40,13 +42,19 @@ enum Command {
     /// Benchmarks that print figures (not timed tests).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The issuer operator's commands.
+    #[command(subcommand)]
+    Issuer(issuer::IssuerCommand),
+    /// The health authority's commands.
+    #[command(subcommand)]
+    Collect(collect::CollectCommand),
 }
 
 /// `hotspot serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The role; must match the config file's `role`.
-    #[arg(long, value_parser = ["leader", "helper", "collector"])]
+    #[arg(long, value_parser = ["leader", "helper", "collector", "issuer"])]
     pub role: String,
     /// The TOML config file.
     #[arg(long)]
@@ -81,5 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Venue(args) => venue::run(args),
         Command::Visitor(args) => visitor::run(args),
         Command::Bench(BenchCommand::Accuracy(args)) => accuracy::run(args),
+        Command::Issuer(command) => issuer::run(command),
+        Command::Collect(command) => collect::run(command),
     }
 }

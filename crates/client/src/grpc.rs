@@ -594,6 +594,9 @@ mod tests {
             leader_keys: vec![key],
             helper_keys: vec![key],
             collector_key: key,
+            privacy: hotspot_core::task::PrivacyParams::default_for(60),
+            search: hotspot_core::task::SearchParams::default(),
+            rules: hotspot_core::rules::Rules::default_for(hotspot_core::task::TaskKind::Outbreak),
         }
     }
 

@@ -192,6 +192,9 @@ mod tests {
             leader_keys: vec![key(1)],
             helper_keys: vec![key(2)],
             collector_key: key(3),
+            privacy: crate::task::PrivacyParams::default_for(window_seconds),
+            search: crate::task::SearchParams::default(),
+            rules: crate::rules::Rules::default_for(kind),
         }
     }
 

@@ -86,16 +86,32 @@ pub enum AlertLevel {
     Red,
 }
 
+impl AlertLevel {
+    /// The name stored with an alert and shown on the dashboard: `crowding`, `orange`, `red`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertLevel::Crowded => "crowding",
+            AlertLevel::Orange => "orange",
+            AlertLevel::Red => "red",
+        }
+    }
+}
+
 /// The crowding rule: alert when the noisy count reaches `share_permille / 1000` of capacity,
 /// and at least `min_count` people.
 ///
 /// The floor is what makes crowding detectable under differential privacy: the released
 /// counts carry noise of a few people (docs/privacy.md), so a 10-seat cafe at 8 guests cannot
 /// be told apart from one at 4; the authority chooses the smallest gathering it acts on.
+///
+/// A code the registry does not know (open mode) has no capacity to compare with: it alerts
+/// from [`unknown_venue_count`](Self::with_unknown_venue_count) people on if the task sets
+/// one, and never otherwise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CrowdingRule {
     share_permille: u32,
     min_count: u32,
+    unknown_venue_count: Option<u32>,
 }
 
 impl CrowdingRule {
@@ -117,7 +133,47 @@ impl CrowdingRule {
         Ok(Self {
             share_permille,
             min_count,
+            unknown_venue_count: None,
         })
+    }
+
+    /// The same rule, alerting on codes nobody registered from `count` people on (at least
+    /// `min_count`); `None` leaves such codes alone.
+    pub fn with_unknown_venue_count(self, count: Option<u32>) -> Result<Self, RulesError> {
+        if count.is_some_and(|c| c < self.min_count) {
+            return Err(RulesError::InvalidParameter {
+                name: "unknown_venue_count",
+                reason: "must be at least min_count",
+            });
+        }
+        Ok(Self {
+            unknown_venue_count: count,
+            ..self
+        })
+    }
+
+    /// The capacity share, in thousandths.
+    pub fn share_permille(&self) -> u32 {
+        self.share_permille
+    }
+
+    /// The floor: the smallest count that alerts.
+    pub fn min_count(&self) -> u32 {
+        self.min_count
+    }
+
+    /// The threshold of codes nobody registered, if they alert at all.
+    pub fn unknown_venue_count(&self) -> Option<u32> {
+        self.unknown_venue_count
+    }
+
+    /// The threshold for a venue the registry may not know: [`threshold`](Self::threshold) of
+    /// its capacity, or the unknown-venue count.
+    pub fn threshold_for(&self, venue: Option<&VenueInfo>) -> Option<u64> {
+        match venue {
+            Some(v) => Some(self.threshold(v.capacity)),
+            None => self.unknown_venue_count.map(u64::from),
+        }
     }
 
     /// The count at which a venue of `capacity` alerts: `ceil(capacity * share)`, at least
@@ -182,6 +238,21 @@ impl CategoryRule {
     pub fn orange(&self) -> u32 {
         self.orange
     }
+
+    /// The red threshold.
+    pub fn red(&self) -> u32 {
+        self.red
+    }
+
+    /// How long a customer's check-in exposes, in seconds.
+    pub fn customer_exposure_secs(&self) -> u64 {
+        self.customer_exposure_secs
+    }
+
+    /// How long a staff member's check-in exposes, in seconds.
+    pub fn staff_exposure_secs(&self) -> u64 {
+        self.staff_exposure_secs
+    }
 }
 
 /// The outbreak rule: one [`CategoryRule`] per category, and one for venues the collector does
@@ -238,6 +309,16 @@ impl OutbreakRule {
         }
     }
 
+    /// The rule of each category that has one of its own.
+    pub fn categories(&self) -> &BTreeMap<VenueCategory, CategoryRule> {
+        &self.categories
+    }
+
+    /// The rule of codes the collector does not know, and of categories without their own.
+    pub fn unknown(&self) -> &CategoryRule {
+        &self.unknown
+    }
+
     /// The rule for a venue (the `unknown` rule if the collector does not know it).
     pub fn for_venue(&self, venue: Option<&VenueInfo>) -> &CategoryRule {
         venue
@@ -276,17 +357,70 @@ pub enum Rules {
 
 impl Rules {
     /// The alert level a released count reaches at venue `code`, if any. The dummy code never
-    /// alerts; crowding cannot judge a venue whose capacity the collector does not know.
+    /// alerts; crowding judges a venue whose capacity the collector does not know by the
+    /// rule's unknown-venue count, if it has one.
     pub fn evaluate(&self, code: u64, venue: Option<&VenueInfo>, count: i64) -> Option<AlertLevel> {
         if code == DUMMY_VENUE_CODE {
             return None;
         }
         match self {
             Rules::Crowding(rule) => {
-                let threshold = rule.threshold(venue?.capacity);
+                let threshold = rule.threshold_for(venue)?;
                 (count >= i64::try_from(threshold).ok()?).then_some(AlertLevel::Crowded)
             }
             Rules::Outbreak(rule) => rule.for_venue(venue).level(count),
+        }
+    }
+
+    /// What fired, in words, for the alert log: the rule, the threshold the count reached and
+    /// where it came from. `None` when `level` is not one this rule raises for the venue.
+    pub fn describe(&self, venue: Option<&VenueInfo>, level: AlertLevel) -> Option<String> {
+        match (self, level) {
+            (Rules::Crowding(rule), AlertLevel::Crowded) => {
+                let threshold = rule.threshold_for(venue)?;
+                Some(match venue {
+                    Some(v) => format!(
+                        "crowding: >= {threshold} people ({} permille of capacity {}, at least {})",
+                        rule.share_permille, v.capacity, rule.min_count
+                    ),
+                    None => format!("crowding: >= {threshold} people (unregistered venue)"),
+                })
+            }
+            (Rules::Outbreak(rule), AlertLevel::Orange | AlertLevel::Red) => {
+                let r = rule.for_venue(venue);
+                let at = if level == AlertLevel::Red {
+                    r.red
+                } else {
+                    r.orange
+                };
+                let category = venue.map_or("unregistered venue", |v| v.category.name());
+                Some(format!(
+                    "outbreak {}: >= {at} positive presences ({category})",
+                    level.name()
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// The default rules of a task kind: crowding at 80 % of capacity and at least 40
+    /// people; outbreak at [`OutbreakRule::default_rules`].
+    pub fn default_for(kind: crate::task::TaskKind) -> Self {
+        match kind {
+            crate::task::TaskKind::Crowding => Rules::Crowding(CrowdingRule {
+                share_permille: 800,
+                min_count: 40,
+                unknown_venue_count: None,
+            }),
+            crate::task::TaskKind::Outbreak => Rules::Outbreak(OutbreakRule::default_rules()),
+        }
+    }
+
+    /// Which task kind these rules are for.
+    pub fn kind(&self) -> crate::task::TaskKind {
+        match self {
+            Rules::Crowding(_) => crate::task::TaskKind::Crowding,
+            Rules::Outbreak(_) => crate::task::TaskKind::Outbreak,
         }
     }
 
@@ -297,6 +431,7 @@ impl Rules {
             Rules::Crowding(rule) => venues
                 .into_iter()
                 .map(|v| rule.threshold(v.capacity))
+                .chain(rule.unknown_venue_count.map(u64::from))
                 .min()
                 .unwrap_or(1),
             Rules::Outbreak(rule) => rule.min_threshold(),
@@ -434,6 +569,58 @@ mod tests {
     fn crowding_cannot_judge_an_unknown_venue() {
         let rules = Rules::Crowding(CrowdingRule::new(500, 1).expect("valid"));
         assert_eq!(rules.evaluate(7, None, 1_000_000), None);
+    }
+
+    #[test]
+    fn crowding_judges_an_unknown_venue_by_its_own_count_when_set() {
+        let rule = CrowdingRule::new(500, 20)
+            .and_then(|r| r.with_unknown_venue_count(Some(50)))
+            .expect("valid");
+        let rules = Rules::Crowding(rule);
+        assert_eq!(rules.evaluate(7, None, 49), None);
+        assert_eq!(rules.evaluate(7, None, 50), Some(AlertLevel::Crowded));
+        assert_eq!(rules.evaluate(7, None, 51), Some(AlertLevel::Crowded));
+        // Registered venues keep their capacity rule: 20 for a capacity of 40.
+        assert_eq!(
+            rules.evaluate(7, Some(&CAFE), 20),
+            Some(AlertLevel::Crowded)
+        );
+        assert_eq!(rules.min_threshold([&CAFE]), 20);
+        assert_eq!(rules.min_threshold([]), 50);
+        // The unknown-venue count may not undercut the floor.
+        let err = CrowdingRule::new(500, 20)
+            .and_then(|r| r.with_unknown_venue_count(Some(19)))
+            .expect_err("below the floor");
+        assert!(matches!(
+            err,
+            RulesError::InvalidParameter {
+                name: "unknown_venue_count",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn descriptions_name_the_threshold_reached() {
+        let crowding = Rules::Crowding(CrowdingRule::new(750, 1).expect("valid"));
+        assert_eq!(
+            crowding
+                .describe(Some(&CAFE), AlertLevel::Crowded)
+                .as_deref(),
+            Some("crowding: >= 30 people (750 permille of capacity 40, at least 1)")
+        );
+        assert_eq!(crowding.describe(None, AlertLevel::Crowded), None);
+        assert_eq!(crowding.describe(Some(&CAFE), AlertLevel::Red), None);
+        let outbreak = Rules::Outbreak(OutbreakRule::default_rules());
+        assert_eq!(
+            outbreak.describe(Some(&SHOP), AlertLevel::Red).as_deref(),
+            Some("outbreak red: >= 5 positive presences (retail)")
+        );
+        assert_eq!(
+            outbreak.describe(None, AlertLevel::Orange).as_deref(),
+            Some("outbreak orange: >= 1 positive presences (unregistered venue)")
+        );
+        assert_eq!(AlertLevel::Crowded.name(), "crowding");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 use rand::CryptoRng;
 use tracing::{debug, info_span};
 
+use crate::dp::accountant::AGGREGATORS;
 use crate::dp::{Accountant, DiscreteGaussian, DpConfig, DpError, ReleaseNoise};
 use crate::rules::{AlertLevel, Rules, VenueInfo};
 use crate::task::{DUMMY_VENUE_CODE, SearchMode};
@@ -232,6 +233,8 @@ pub struct LevelSummary {
     pub kept: usize,
     /// Privacy cost charged (0 with noise off).
     pub rho: f64,
+    /// The noise each aggregator added (`None` with noise off).
+    pub noise: Option<ReleaseNoise>,
 }
 
 /// The result of a search over one batch.
@@ -263,6 +266,15 @@ pub struct Alert {
 }
 
 impl SearchOutcome {
+    /// The standard deviation of the noise in every leaf count: that of the sum of both
+    /// aggregators' discrete Gaussians, `sqrt(2 sigma^2)` (0 with noise off).
+    pub fn leaf_stddev(&self) -> f64 {
+        self.levels
+            .last()
+            .and_then(|l| l.noise)
+            .map_or(0.0, |n| (f64::from(AGGREGATORS) * n.sigma2.to_f64()).sqrt())
+    }
+
     /// The alerts the outcome raises under `rules`, given what the collector knows of venues.
     pub fn alerts(&self, rules: &Rules, venues: &HashMap<u64, VenueInfo>) -> Vec<Alert> {
         self.counts
@@ -474,6 +486,7 @@ impl<A: LevelAggregator> Walk<'_, A> {
             candidates,
             kept: candidates,
             rho,
+            noise,
         });
         Ok((counts, noise))
     }
@@ -592,6 +605,7 @@ mod tests {
         assert_eq!(out.counts, vec![(0x13, 5), (0x55, 0), (0xa0, 3)]);
         assert_eq!(out.levels.len(), 1);
         assert_eq!(out.rho, 0.0);
+        assert_eq!(out.leaf_stddev(), 0.0);
     }
 
     #[test]
@@ -738,6 +752,8 @@ mod tests {
             .sum::<f64>()
             / 255.0;
         assert!((var / (2.0 * sigma2) - 1.0).abs() < 0.3, "{var}");
+        let sd = out.leaf_stddev();
+        assert!((sd * sd / (2.0 * sigma2) - 1.0).abs() < 1e-3, "{sd}");
     }
 
     #[test]

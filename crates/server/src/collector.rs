@@ -1,179 +1,45 @@
 //! The collector (health authority): drives the heavy-hitter search over a sealed batch,
-//! combines the two aggregate shares of each level, stores the alerts and serves them on a
-//! resumable stream (DESIGN.md section 3, steps 6 and 7).
+//! combines the two aggregate shares of each level, turns the noisy counts into alerts with
+//! the task's rules, stores them and serves them on a resumable stream (DESIGN.md section 3,
+//! steps 6 and 7).
 //!
-//! The search itself sits behind [`Search`], a narrow interface: given the counts of one level,
-//! say what to aggregate next, and at the end which cells alert. The planners here are the
-//! interim ones ([`RegistryWalk`]: one leaf-level aggregation over the registered venue codes;
-//! [`ThresholdWalk`]: the open prefix walk keeping children of prefixes at or over the task's
-//! threshold), with a plain threshold rule and no noise. The search issue's planner,
-//! differential privacy and category rules (crates/core `search`, `dp`, `rules`) replace them
-//! behind the same trait.
+//! The search is crates/core's [`search::run`]: registry mode releases one leaf level over the
+//! venues in the collector's registry (its `venues` table); open mode walks the prefix tree,
+//! pruning at the task's threshold (never above the rules' smallest alert threshold, so no
+//! venue that could alert is cut off). The core search is synchronous and asks a
+//! [`LevelAggregator`] for each release; here that is [`LeaderAggregator`], which runs on a
+//! blocking thread and waits (`Handle::block_on`) for the async `Collect` call to the leader.
+//! Keeping the core synchronous keeps it free of any runtime (DESIGN.md section 7).
+//!
+//! **Privacy budget.** The collector keeps its own accountant: its store records the cost of
+//! every release it asks for (before asking), and each search rebuilds the accountant from
+//! that record, so a search that would exceed the batch or the day budget is refused before
+//! anything is asked. The aggregators keep their own books as well ([`crate::noise`]); they
+//! answer a repeated release with the very share they released before, so the charges of an
+//! interrupted search of the same batch are not counted twice when it runs again. A batch
+//! searched to the end answers from its stored record and is never searched again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use hotspot_core::dp::{Accountant, DpError, epsilon_for_rho};
 use hotspot_core::envelope::{HpkeCiphertext, Role, aggregate_share_aad, aggregate_share_info};
-use hotspot_core::task::{DUMMY_VENUE_CODE, SearchMode, TaskConfig};
+use hotspot_core::rules::VenueInfo;
+use hotspot_core::search::{self, LevelAggregator, LevelQuery, SearchError, SearchOutcome};
+use hotspot_core::task::{SearchMode, TaskConfig};
 use hotspot_proto::v1::{self, collection_client::CollectionClient};
 use hotspot_vdaf::AggregationParam;
 
 use crate::node::{Node, TaskCtx};
-use crate::storage::{AlertRow, BatchKey};
+use crate::storage::{AlertRow, BatchKey, BatchSummary, ReleaseRecord, StoreError, VenueRecord};
 use crate::{batch_key, blocking};
-
-/// One step of a search: the level and candidate prefixes to aggregate next.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Step {
-    /// Tree level (0 = first bit; `bits - 1` = full venue codes).
-    pub level: u16,
-    /// Candidate prefixes at that level, sorted and distinct.
-    pub prefixes: Vec<u64>,
-}
-
-/// A cell the search released: a venue code and its (noisy) count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Finding {
-    /// The venue code.
-    pub venue_code: u64,
-    /// Its count in the batch.
-    pub count: i64,
-}
-
-/// A search planner: the collector asks for steps, reports each step's counts, and ends with
-/// the findings. Implementations are pure.
-pub trait Search: Send {
-    /// The next aggregation, or `None` when the search is done.
-    fn next_step(&mut self) -> Option<Step>;
-    /// The counts of the step last returned, one per prefix.
-    fn observe(&mut self, step: &Step, counts: &[i64]);
-    /// The leaf cells found, with their counts.
-    fn findings(&self) -> Vec<Finding>;
-}
-
-/// Registry mode: one leaf-level aggregation over the registered codes.
-#[derive(Debug)]
-pub struct RegistryWalk {
-    pending: Option<Step>,
-    found: Vec<Finding>,
-}
-
-impl RegistryWalk {
-    /// A walk over `registry` (sorted, distinct) for `bits`-bit codes; the dummy code is left
-    /// out.
-    pub fn new(bits: u32, registry: &[u64]) -> Self {
-        let prefixes: Vec<u64> = registry
-            .iter()
-            .copied()
-            .filter(|&c| c != DUMMY_VENUE_CODE)
-            .collect();
-        let pending = (!prefixes.is_empty()).then(|| Step {
-            level: (bits - 1) as u16,
-            prefixes,
-        });
-        RegistryWalk {
-            pending,
-            found: Vec::new(),
-        }
-    }
-}
-
-impl Search for RegistryWalk {
-    fn next_step(&mut self) -> Option<Step> {
-        self.pending.take()
-    }
-
-    fn observe(&mut self, step: &Step, counts: &[i64]) {
-        self.found = step
-            .prefixes
-            .iter()
-            .zip(counts)
-            .map(|(&venue_code, &count)| Finding { venue_code, count })
-            .collect();
-    }
-
-    fn findings(&self) -> Vec<Finding> {
-        self.found.clone()
-    }
-}
-
-/// Open mode: the prefix walk, keeping both children of every prefix at or over the threshold.
-#[derive(Debug)]
-pub struct ThresholdWalk {
-    bits: u32,
-    threshold: i64,
-    next: Option<Step>,
-    found: Vec<Finding>,
-}
-
-impl ThresholdWalk {
-    /// A walk for `bits`-bit codes with `threshold`.
-    pub fn new(bits: u32, threshold: u64) -> Self {
-        ThresholdWalk {
-            bits,
-            threshold: threshold as i64,
-            next: Some(Step {
-                level: 0,
-                prefixes: vec![0, 1],
-            }),
-            found: Vec::new(),
-        }
-    }
-}
-
-impl Search for ThresholdWalk {
-    fn next_step(&mut self) -> Option<Step> {
-        self.next.take()
-    }
-
-    fn observe(&mut self, step: &Step, counts: &[i64]) {
-        let kept = step
-            .prefixes
-            .iter()
-            .zip(counts)
-            .filter(|(_, c)| **c >= self.threshold);
-        if u32::from(step.level) + 1 == self.bits {
-            self.found = kept
-                .filter(|(p, _)| **p != DUMMY_VENUE_CODE)
-                .map(|(&venue_code, &count)| Finding { venue_code, count })
-                .collect();
-            return;
-        }
-        let prefixes: Vec<u64> = kept.flat_map(|(p, _)| [p << 1, (p << 1) | 1]).collect();
-        if !prefixes.is_empty() {
-            self.next = Some(Step {
-                level: step.level + 1,
-                prefixes,
-            });
-        }
-    }
-
-    fn findings(&self) -> Vec<Finding> {
-        self.found.clone()
-    }
-}
-
-/// The interim alert rule: a finding at or over the task's threshold alerts.
-pub fn threshold_alerts(task: &TaskConfig, batch: BatchKey, findings: &[Finding]) -> Vec<AlertRow> {
-    findings
-        .iter()
-        .filter(|f| f.count >= task.threshold as i64 && f.venue_code != DUMMY_VENUE_CODE)
-        .map(|f| AlertRow {
-            cursor: 0,
-            batch,
-            venue_code: f.venue_code,
-            count: f.count,
-            rule: "threshold".into(),
-            level: format!("{:?}", task.kind).to_lowercase(),
-            created_unix: 0,
-        })
-        .collect()
-}
 
 /// The `Collector` gRPC service and the search driver.
 #[derive(Clone, Debug)]
@@ -182,6 +48,14 @@ pub struct CollectorService {
     leader: CollectionClient<Channel>,
     latest: watch::Sender<u64>,
     gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What a finished search hands back from its blocking thread.
+struct Finished {
+    outcome: SearchOutcome,
+    accountant: Accountant,
+    accepted: u64,
+    rejected: u64,
 }
 
 impl CollectorService {
@@ -196,7 +70,8 @@ impl CollectorService {
         }
     }
 
-    /// Searches `batch` (once: a searched batch returns its stored alerts).
+    /// Searches `batch` once; a batch searched before answers with its stored alerts and
+    /// summary (searching it again would spend budget for nothing).
     #[tracing::instrument(name = "search", skip_all, fields(batch.window = batch.window))]
     pub async fn search(&self, batch: BatchKey) -> Result<v1::RunSearchResponse, Status> {
         let _one = self.gate.lock().await;
@@ -204,46 +79,107 @@ impl CollectorService {
             .node
             .task(&batch.task)
             .ok_or_else(|| Status::not_found("batch.task_id: unknown task"))?;
-        let mut search: Box<dyn Search> = match task.config.search_mode {
-            SearchMode::Registry => {
-                let store = Arc::clone(&self.node.store);
-                let venues = blocking(move || store.venues()).await?;
-                let codes: Vec<u64> = venues.iter().map(|v| v.code).collect();
-                Box::new(RegistryWalk::new(task.config.bits, &codes))
-            }
-            SearchMode::Open => {
-                Box::new(ThresholdWalk::new(task.config.bits, task.config.threshold))
-            }
-        };
-        let (mut report_count, mut rejected_count) = (0, 0);
-        while let Some(step) = search.next_step() {
-            let (counts, n, rejected) = self.collect_level(task, batch, &step).await?;
-            (report_count, rejected_count) = (n, rejected);
-            search.observe(&step, &counts);
-        }
-        let findings = search.findings();
-        let alerts = threshold_alerts(&task.config, batch, &findings);
         let store = Arc::clone(&self.node.store);
-        let stored = blocking(move || store.record_search(batch, &alerts)).await?;
+        if let Some((summary, alerts)) = blocking(move || store.search_record(batch)).await? {
+            return Ok(response(&task.config, &summary, &alerts, Vec::new()));
+        }
+
+        // The registry and the accountant's record, then the search on a blocking thread.
+        let store = Arc::clone(&self.node.store);
+        let (venues, charges) = blocking(move || {
+            Ok::<_, StoreError>((store.venues()?, store.release_charges(batch.task)?))
+        })
+        .await?;
+        let directory: HashMap<u64, VenueInfo> = venues.iter().map(venue_info).collect();
+        let finished = {
+            let (this, handle, venues) = (self.clone(), Handle::current(), venues.clone());
+            tokio::task::spawn_blocking(move || this.run_blocking(handle, batch, &venues, charges))
+                .await
+                .map_err(|e| Status::internal(format!("search worker failed: {e}")))??
+        };
+
+        // Alerts and the summary, stored together.
+        let config = &task.config;
+        let alerts = alert_rows(config, batch, &finished.outcome, &directory);
+        let summary = BatchSummary {
+            alerts: alerts.len() as u64,
+            ..summarise(config, batch, &finished)
+        };
+        let store = Arc::clone(&self.node.store);
+        let stored = {
+            let summary = summary.clone();
+            blocking(move || store.record_search(&summary, &alerts)).await?
+        };
         if let Some(last) = stored.last() {
             self.latest.send_replace(last.cursor);
         }
         tracing::info!(
             alerts = stored.len(),
-            reports = report_count,
+            reports = finished.accepted,
+            dp.rho = finished.outcome.rho,
             "search finished"
         );
-        Ok(v1::RunSearchResponse {
-            report_count,
-            rejected_count,
-            alerts: stored.iter().map(proto_alert).collect(),
-            cells: findings
-                .iter()
-                .map(|f| v1::Cell {
-                    venue_code: f.venue_code,
-                    count: f.count,
-                })
-                .collect(),
+        let cells = finished
+            .outcome
+            .counts
+            .iter()
+            .map(|&(venue_code, count)| v1::Cell { venue_code, count })
+            .collect();
+        Ok(response(config, &summary, &stored, cells))
+    }
+
+    /// The core search over `batch`, asking the leader through `handle`; runs on a blocking
+    /// thread.
+    fn run_blocking(
+        &self,
+        handle: Handle,
+        batch: BatchKey,
+        venues: &[VenueRecord],
+        charges: Vec<(u64, f64)>,
+    ) -> Result<Finished, Status> {
+        let task = self
+            .node
+            .task(&batch.task)
+            .ok_or_else(|| Status::not_found("batch.task_id: unknown task"))?;
+        let dp = task.config.dp();
+
+        // This batch's own earlier charges belong to an interrupted search whose releases the
+        // aggregators serve again unchanged: they are not counted twice.
+        let others = charges.into_iter().filter(|&(w, _)| w != batch.window);
+        let mut accountant = Accountant::restore(&dp, others).map_err(budget_status)?;
+
+        // Open mode prunes at the task's threshold, capped so that no alert is cut off.
+        let infos: Vec<VenueInfo> = venues.iter().map(|v| venue_info(v).1).collect();
+        let threshold = task
+            .config
+            .threshold
+            .min(task.config.rules.min_threshold(&infos))
+            .max(1);
+        let config = task.config.search_config(threshold);
+        let registry: Vec<u64> = venues.iter().map(|v| v.code).collect();
+
+        let mut aggregator = LeaderAggregator {
+            service: self,
+            task,
+            batch,
+            handle,
+            accepted: 0,
+            rejected: 0,
+        };
+        let outcome = search::run(
+            &config,
+            &dp,
+            &mut aggregator,
+            &mut accountant,
+            batch.window,
+            &registry,
+        )
+        .map_err(search_status)?;
+        Ok(Finished {
+            outcome,
+            accountant,
+            accepted: aggregator.accepted,
+            rejected: aggregator.rejected,
         })
     }
 
@@ -252,12 +188,14 @@ impl CollectorService {
         &self,
         task: &TaskCtx,
         batch: BatchKey,
-        step: &Step,
+        query: &LevelQuery,
     ) -> Result<(Vec<i64>, u64, u64), Status> {
-        let param = AggregationParam::new(step.level, step.prefixes.clone())
+        let level = query.level;
+        let level16 = u16::try_from(level)
+            .map_err(|_| Status::internal(format!("search level {level} out of range")))?;
+        let param = AggregationParam::new(level16, query.prefixes.clone())
             .map_err(|e| Status::internal(format!("search step: {e}")))?;
         let param_bytes = param.encode();
-        let level = u32::from(step.level);
         let mut leader = self.leader.clone();
         let reply = leader
             .collect(v1::CollectRequest {
@@ -329,7 +267,154 @@ impl CollectorService {
     }
 }
 
-fn proto_alert(a: &AlertRow) -> v1::Alert {
+/// The core search's view of the leader: each release is one `Collect` call, made from the
+/// search's blocking thread through the runtime `handle`.
+struct LeaderAggregator<'a> {
+    service: &'a CollectorService,
+    task: &'a TaskCtx,
+    batch: BatchKey,
+    handle: Handle,
+    /// Reports aggregated at the last level asked, and rejected so far.
+    accepted: u64,
+    rejected: u64,
+}
+
+impl LevelAggregator for LeaderAggregator<'_> {
+    type Error = Status;
+
+    fn aggregate(&mut self, query: &LevelQuery) -> Result<Vec<i64>, Status> {
+        // The accountant admitted the release: record its cost before asking for it.
+        if let Some(noise) = query.noise {
+            self.service.node.store.record_release(&ReleaseRecord {
+                batch: self.batch,
+                level: query.level,
+                rho: noise.rho,
+                accepted: 0,
+                checksum: Vec::new(),
+                share: Vec::new(),
+            })?;
+        }
+        let (counts, accepted, rejected) = self
+            .handle
+            .block_on(self.service.collect_level(self.task, self.batch, query))?;
+        (self.accepted, self.rejected) = (accepted, rejected);
+        Ok(counts)
+    }
+}
+
+/// What the rules need of a registered venue.
+fn venue_info(v: &VenueRecord) -> (u64, VenueInfo) {
+    (
+        v.code,
+        VenueInfo {
+            category: v.category,
+            capacity: v.capacity,
+        },
+    )
+}
+
+/// The alerts of a search, as stored: the venue looked up in the registry (an unregistered
+/// code gets the rule's unknown-venue default), the noisy count with its uncertainty.
+fn alert_rows(
+    task: &TaskConfig,
+    batch: BatchKey,
+    outcome: &SearchOutcome,
+    directory: &HashMap<u64, VenueInfo>,
+) -> Vec<AlertRow> {
+    let stddev = outcome.leaf_stddev();
+    outcome
+        .alerts(&task.rules, directory)
+        .into_iter()
+        .map(|a| {
+            let venue = directory.get(&a.code);
+            AlertRow {
+                cursor: 0,
+                batch,
+                venue_code: a.code,
+                count: a.count,
+                stddev,
+                rule: task
+                    .rules
+                    .describe(venue, a.level)
+                    .unwrap_or_else(|| a.level.name().to_string()),
+                level: a.level.name().to_string(),
+                created_unix: 0,
+            }
+        })
+        .collect()
+}
+
+/// The summary of a finished search: mode, reports, what it cost and what the day has left.
+fn summarise(task: &TaskConfig, batch: BatchKey, f: &Finished) -> BatchSummary {
+    let (privacy, window) = (&task.privacy, batch.window);
+    let rho_left = (privacy.rho_day - f.accountant.spent_day(window)).max(0.0);
+    // Both values are finite and non-negative and delta was checked at load: the conversion
+    // cannot fail; infinity would only overstate the loss.
+    let epsilon = |rho| epsilon_for_rho(rho, privacy.delta).unwrap_or(f64::INFINITY);
+    BatchSummary {
+        batch,
+        mode: f.outcome.mode,
+        noise: privacy.noise,
+        accepted: f.accepted,
+        rejected: f.rejected,
+        alerts: 0,
+        rho_spent: f.outcome.rho,
+        rho_left,
+        epsilon_spent: epsilon(f.outcome.rho),
+        epsilon_left: epsilon(rho_left),
+        delta: privacy.delta,
+        finished_unix: i64::try_from(crate::now_unix()).unwrap_or(i64::MAX),
+    }
+}
+
+fn response(
+    task: &TaskConfig,
+    summary: &BatchSummary,
+    alerts: &[AlertRow],
+    cells: Vec<v1::Cell>,
+) -> v1::RunSearchResponse {
+    v1::RunSearchResponse {
+        report_count: summary.accepted,
+        rejected_count: summary.rejected,
+        alerts: alerts.iter().map(|a| proto_alert(Some(task), a)).collect(),
+        cells,
+        summary: Some(v1::SearchSummary {
+            search_mode: match summary.mode {
+                SearchMode::Registry => "registry",
+                SearchMode::Open => "open",
+            }
+            .to_string(),
+            noise: summary.noise,
+            rho_spent: summary.rho_spent,
+            rho_left: summary.rho_left,
+            epsilon_spent: summary.epsilon_spent,
+            epsilon_left: summary.epsilon_left,
+            delta: summary.delta,
+            finished_unix: summary.finished_unix,
+        }),
+    }
+}
+
+/// The status of a failed search: the aggregators' own statuses pass through.
+fn search_status(e: SearchError<Status>) -> Status {
+    match e {
+        SearchError::Aggregator(status) => status,
+        SearchError::Budget(e) => budget_status(e),
+        e @ SearchError::TooManyCandidates { .. } => Status::resource_exhausted(e.to_string()),
+        e @ (SearchError::InvalidConfig(_) | SearchError::CodeOutOfRange { .. }) => {
+            Status::failed_precondition(e.to_string())
+        }
+        other => Status::internal(other.to_string()),
+    }
+}
+
+/// A refusal of the collector's own accountant.
+fn budget_status(e: DpError) -> Status {
+    Status::failed_precondition(format!("privacy budget (collector): {e}"))
+}
+
+/// An alert on the wire; `task` gives the window's start (0 if the task is no longer known).
+fn proto_alert(task: Option<&TaskConfig>, a: &AlertRow) -> v1::Alert {
     v1::Alert {
         cursor: a.cursor,
         batch: Some(v1::BatchId {
@@ -341,6 +426,8 @@ fn proto_alert(a: &AlertRow) -> v1::Alert {
         rule: a.rule.clone(),
         level: a.level.clone(),
         created_unix: a.created_unix,
+        stddev: a.stddev,
+        window_start_unix: task.map_or(0, |t| t.window_start(a.batch.window)),
     }
 }
 
@@ -363,6 +450,7 @@ impl v1::collector_server::Collector for CollectorService {
         let mut cursor = request.get_ref().after_cursor;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let store = Arc::clone(&self.node.store);
+        let node = Arc::clone(&self.node);
         let mut latest = self.latest.subscribe();
         tokio::spawn(async move {
             loop {
@@ -376,7 +464,8 @@ impl v1::collector_server::Collector for CollectorService {
                 };
                 for row in &rows {
                     cursor = row.cursor;
-                    if tx.send(Ok(proto_alert(row))).await.is_err() {
+                    let task = node.task(&row.batch.task).map(|t| &t.config);
+                    if tx.send(Ok(proto_alert(task, row))).await.is_err() {
                         return;
                     }
                 }
@@ -390,51 +479,5 @@ impl v1::collector_server::Collector for CollectorService {
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn threshold_walk_finds_heavy_leaves_only() {
-        // 3-bit codes: 5 (101) counted 4 times, 2 (010) once; threshold 2.
-        let counts = |step: &Step| -> Vec<i64> {
-            let shift = 2 - u32::from(step.level);
-            step.prefixes
-                .iter()
-                .map(|p| 4 * i64::from(5 >> shift == *p) + i64::from(2 >> shift == *p))
-                .collect()
-        };
-        let mut walk = ThresholdWalk::new(3, 2);
-        while let Some(step) = walk.next_step() {
-            let c = counts(&step);
-            walk.observe(&step, &c);
-        }
-        assert_eq!(
-            walk.findings(),
-            vec![Finding {
-                venue_code: 5,
-                count: 4
-            }]
-        );
-    }
-
-    #[test]
-    fn registry_walk_skips_the_dummy_code() {
-        let mut walk = RegistryWalk::new(32, &[0, 7, 9]);
-        let step = walk.next_step().unwrap_or_else(|| Step {
-            level: 0,
-            prefixes: vec![],
-        });
-        assert_eq!(
-            step,
-            Step {
-                level: 31,
-                prefixes: vec![7, 9]
-            }
-        );
-        assert!(walk.next_step().is_none());
     }
 }

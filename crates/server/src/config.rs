@@ -136,6 +136,18 @@ pub enum ServerRole {
     Issuer,
 }
 
+impl ServerRole {
+    /// The role's name as the config and the command line spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerRole::Leader => "leader",
+            ServerRole::Helper => "helper",
+            ServerRole::Collector => "collector",
+            ServerRole::Issuer => "issuer",
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigToml {
@@ -670,6 +682,9 @@ mod tests {
             leader_keys: vec![key(1)],
             helper_keys: vec![key(2)],
             collector_key: key(3),
+            privacy: hotspot_core::task::PrivacyParams::default_for(60),
+            search: hotspot_core::task::SearchParams::default(),
+            rules: hotspot_core::rules::Rules::default_for(hotspot_core::task::TaskKind::Crowding),
         };
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("task.toml"), task.to_toml()).unwrap();

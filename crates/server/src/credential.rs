@@ -187,6 +187,9 @@ mod tests {
             leader_keys: vec![key(1)],
             helper_keys: vec![key(2)],
             collector_key: key(3),
+            privacy: hotspot_core::task::PrivacyParams::default_for(86_400),
+            search: hotspot_core::task::SearchParams::default(),
+            rules: hotspot_core::rules::Rules::default_for(kind),
         }
     }
 

@@ -655,6 +655,9 @@ mod tests {
             leader_keys: vec![key(1)],
             helper_keys: vec![key(2)],
             collector_key: key(3),
+            privacy: hotspot_core::task::PrivacyParams::default_for(3600),
+            search: hotspot_core::task::SearchParams::default(),
+            rules: hotspot_core::rules::Rules::default_for(TaskKind::Crowding),
         }
     }
 
@@ -682,9 +685,24 @@ mod tests {
             count: alert.noisy_count,
             rule: alert.rule.clone(),
             level: alert.level.as_str().to_owned(),
+            stddev: alert.stddev,
             created_unix: 0,
         };
-        let stored = store.record_search(batch, &[row]).unwrap();
+        let summary = crate::storage::BatchSummary {
+            batch,
+            mode: SearchMode::Registry,
+            noise: false,
+            accepted: 0,
+            rejected: 0,
+            alerts: 1,
+            rho_spent: 0.0,
+            rho_left: 0.0,
+            epsilon_spent: 0.0,
+            epsilon_left: 0.0,
+            delta: 0.0,
+            finished_unix: 0,
+        };
+        let stored = store.record_search(&summary, &[row]).unwrap();
         let views = dash
             .alerts_after(AlertCursor(stored[0].cursor - 1), 1)
             .unwrap();

@@ -38,7 +38,7 @@ use hotspot_core::envelope::{HpkeCiphertext, ReportId, Role, input_share_info, r
 use hotspot_proto::v1;
 use hotspot_vdaf::{AggregationParam, BatchState, ReportShare, Round1Shares, Verdict, Verdicts};
 
-use crate::leader::{bind_param, decode_param, seal_aggregate, sum_shares};
+use crate::leader::{bind_param, decode_param, release, seal_aggregate, sum_shares};
 use crate::node::{Node, TaskCtx};
 use crate::storage::{BatchKey, FinishedJob, JobKey, ReportVerdict, Tag};
 use crate::{batch_key, blocking, job_key};
@@ -251,7 +251,8 @@ impl v1::aggregation_server::Aggregation for AggregationService {
             )));
         }
         let sum = sum_shares(task, &param, &aggs.shares)?;
-        let sealed = seal_aggregate(task, batch, level, &req.agg_param, Role::Helper, sum)?;
+        let noisy = release(&self.node, batch, &param, aggs, sum).await?;
+        let sealed = seal_aggregate(task, batch, level, &req.agg_param, Role::Helper, noisy)?;
         Ok(Response::new(v1::AggregateShareResponse {
             encrypted_share: Some(sealed),
         }))

@@ -18,9 +18,12 @@
 //! crashes. The leader then sums its jobs' shares, seals the sum to the collector and fetches
 //! the helper's sealed sum.
 //!
-//! Known gaps: jobs run one after another (the engine already spreads each job over all
-//! cores); differential-privacy noise is added through [`crate::noise`], a no-op until the
-//! search issue's sampler lands.
+//! Before any job runs, the leader checks with its own privacy books that it may release the
+//! level at all ([`crate::noise::admit`]); the sum it seals carries its own noise
+//! ([`crate::noise::release`]), and the helper adds and accounts for its own.
+//!
+//! Known gap: jobs run one after another (the engine already spreads each job over all
+//! cores).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,6 +163,8 @@ async fn check_collect(
     }
     let param = decode_param(task, req.level, &req.agg_param)?;
     bind_param(node, task, batch, req.level, &req.agg_param, &param).await?;
+    let (admitting, owned) = (Arc::clone(node), param.clone());
+    blocking(move || crate::noise::admit(&admitting, batch, &owned)).await?;
     Ok(param)
 }
 
@@ -432,7 +437,9 @@ async fn finish_collect(
     let store = Arc::clone(&node.store);
     let aggs = blocking(move || store.level_aggregates(batch, level)).await?;
     let sum = sum_shares(task, param, &aggs.shares)?;
-    let leader_share = seal_aggregate(task, batch, level, param_bytes, Role::Leader, sum)?;
+    let (accepted, checksum) = (aggs.accepted, aggs.checksum);
+    let noisy = release(node, batch, param, aggs, sum).await?;
+    let leader_share = seal_aggregate(task, batch, level, param_bytes, Role::Leader, noisy)?;
 
     let mut helper = helper.clone();
     let reply = helper
@@ -443,15 +450,15 @@ async fn finish_collect(
             }),
             level,
             agg_param: param_bytes.to_vec(),
-            report_count: aggs.accepted,
-            checksum: aggs.checksum.to_vec(),
+            report_count: accepted,
+            checksum: checksum.to_vec(),
         })
         .await?
         .into_inner();
     let store = Arc::clone(&node.store);
     let rejected = blocking(move || store.rejected_count(batch)).await?;
     Ok(Response::new(v1::CollectResponse {
-        report_count: aggs.accepted,
+        report_count: accepted,
         rejected_count: rejected,
         leader_share: Some(leader_share),
         helper_share: reply.encrypted_share,
@@ -499,16 +506,29 @@ fn zero_share(task: &TaskCtx, param: &AggregationParam) -> Result<AggregateShare
         .map_err(|e| Status::internal(format!("zero aggregate share: {e}")))
 }
 
-/// Adds this aggregator's noise, then seals the aggregate share to the collector.
+/// This aggregator's noisy release of a level's sum ([`crate::noise::release`]), on a
+/// blocking thread.
+pub(crate) async fn release(
+    node: &Arc<Node>,
+    batch: BatchKey,
+    param: &AggregationParam,
+    aggs: crate::storage::LevelAggregates,
+    sum: AggregateShare,
+) -> Result<AggregateShare, Status> {
+    let (node, param) = (Arc::clone(node), param.clone());
+    blocking(move || crate::noise::release(&node, batch, &param, &aggs, sum, &mut rand::rng()))
+        .await
+}
+
+/// Seals a (noisy) aggregate share to the collector.
 pub(crate) fn seal_aggregate(
     task: &TaskCtx,
     batch: BatchKey,
     level: u32,
     param_bytes: &[u8],
     role: Role,
-    mut share: AggregateShare,
+    share: AggregateShare,
 ) -> Result<v1::HpkeCiphertext, Status> {
-    crate::noise::add(&task.config, &mut share)?;
     let aad = aggregate_share_aad(&batch.task, batch.window, level, param_bytes);
     let ct = envelope::seal(
         &task.config.collector_key,

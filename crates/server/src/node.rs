@@ -38,6 +38,8 @@ pub struct Node {
     pub store: Arc<dyn Store>,
     /// Reports per aggregation job.
     pub job_size: usize,
+    /// Serialises the privacy check and record of releases ([`crate::noise`]).
+    pub release_gate: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -77,6 +79,7 @@ impl Node {
             credentials: config.credential_key.as_ref().map(|k| Verifier::new(&k.0)),
             store,
             job_size: config.job_size,
+            release_gate: std::sync::Mutex::new(()),
         })
     }
 

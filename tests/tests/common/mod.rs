@@ -1,5 +1,10 @@
 //! Shared set-up for the end-to-end tests: a cluster of real `hotspot-node` processes on
 //! loopback, uploads, and reads of the leader's database.
+//!
+//! Every report carries a real credential presentation: [`report`] enrols a fresh simulated
+//! visitor with the cluster's issuer, obtains its crowding credential over gRPC and presents
+//! it for the report's window, as a phone would; [`visitor`] hands out the wallet itself for
+//! tests that present more than once.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,7 +13,9 @@ use std::process::Child;
 use std::time::Duration;
 
 use hotspot_cli::cluster::{Cluster, ClusterSpec};
-use hotspot_core::task::SearchMode;
+use hotspot_client::credential::Wallet;
+use hotspot_core::rules::{CrowdingRule, Rules};
+use hotspot_core::task::{PrivacyParams, SearchMode, SearchParams};
 use hotspot_core::venue::VenueCategory;
 use hotspot_proto::v1;
 use hotspot_server::storage::VenueRecord;
@@ -41,15 +48,27 @@ pub fn venue(code: u64, capacity: u32) -> VenueRecord {
     }
 }
 
-/// A cluster spec with short windows, the venues `registry` registered.
+/// Capacity of the test venues: the crowding rule of [`spec`] alerts at 3 people.
+pub const CAPACITY: u32 = 10;
+
+/// A cluster spec with short windows, the venues `registry` registered, noise off and a
+/// crowding rule alerting at 3 people (30 % of [`CAPACITY`]).
 pub fn spec(window_seconds: u64, registry: Vec<u64>, job_size: usize) -> ClusterSpec {
+    let rule = CrowdingRule::new(300, 1).expect("valid rule");
     ClusterSpec {
         window_seconds,
         grace_seconds: 0,
         threshold: 3,
+        rules: Rules::Crowding(rule),
+        privacy: PrivacyParams {
+            noise: false,
+            ..PrivacyParams::default_for(window_seconds)
+        },
+        search: SearchParams::default(),
+        presentations_per_window: 1,
         search_mode: SearchMode::Registry,
         bits: 32,
-        venues: registry.into_iter().map(|c| venue(c, 10)).collect(),
+        venues: registry.into_iter().map(|c| venue(c, CAPACITY)).collect(),
         job_size,
         search_poll_seconds: 0,
     }
@@ -71,7 +90,7 @@ impl Procs {
     /// Starts every role.
     pub fn start_all(cluster: &Cluster) -> Self {
         let mut procs = Procs(Vec::new());
-        for role in ["helper", "leader", "collector"] {
+        for role in ["helper", "leader", "collector", "issuer"] {
             procs
                 .0
                 .push((role.to_string(), cluster.start(role).expect("start role")));
@@ -102,11 +121,37 @@ impl Procs {
     }
 }
 
-/// One valid report for `venue` in `window`.
-pub fn report(cluster: &Cluster, venue: u64, window: u64) -> v1::Report {
+/// Runs `future` to completion from synchronous code, inside or outside a (multi-thread)
+/// runtime.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => tokio::task::block_in_place(|| handle.block_on(future)),
+        Err(_) => tokio::runtime::Runtime::new().unwrap().block_on(future),
+    }
+}
+
+/// A fresh visitor: enrolled, holding today's crowding credential from the running issuer.
+pub fn visitor(cluster: &Cluster) -> Wallet {
+    block_on(cluster.wallets(1, None))
+        .expect("a credential from the issuer")
+        .pop()
+        .unwrap()
+}
+
+/// A report for `venue` in `window` with no presentation yet.
+pub fn unsigned_report(cluster: &Cluster, venue: u64, window: u64) -> v1::Report {
     let poplar = Poplar1::new(cluster.task.bits as usize).unwrap();
     hotspot_client::grpc::seal_for_task(&cluster.task, &poplar, venue, window, &mut rand::rng())
         .unwrap()
+}
+
+/// One valid report for `venue` in `window`, from a fresh visitor.
+pub fn report(cluster: &Cluster, venue: u64, window: u64) -> v1::Report {
+    let mut report = unsigned_report(cluster, venue, window);
+    report.presentation = visitor(cluster)
+        .next_presentation(&cluster.task, window, &mut rand::rng())
+        .unwrap();
+    report
 }
 
 /// An upload client.

@@ -416,6 +416,9 @@ fn padding_for_a_task_starts_at_its_first_unsealed_window() {
         leader_keys: vec![key],
         helper_keys: vec![key],
         collector_key: key,
+        privacy: hotspot_core::task::PrivacyParams::default_for(60),
+        search: hotspot_core::task::SearchParams::default(),
+        rules: hotspot_core::rules::Rules::default_for(TaskKind::Outbreak),
     };
     // At 1_000 + 10 min, windows 0..=7 are sealed (window 7 seals at 1_000 + 8 min + 2 min).
     let padding = PaddingParams::for_task(&task, 2, 1_600);

@@ -14,11 +14,12 @@
 //! | `report_levels` | leader, helper | which job aggregated a report at a level, and its verdict |
 //! | `rejected` | leader, helper | reports out of their batch for good, with the level and reason |
 //! | `alerts` | collector | the alert log; its rowid is the stream cursor |
-//! | `searches` | collector | finished searches per batch |
 //! | `presentation_tags` | leader, helper | the credential tag of every report, per (task, window) |
 //! | `enrolments` | issuer | keyed hashes of the enrolment ids the operator provisioned |
 //! | `crowding_issuances` | issuer | one crowding credential per (enrolment, day): request digest, response |
 //! | `diagnosis_codes` | issuer | keyed hashes of diagnosis codes, expiry, the one use |
+//! | `searches` | collector | finished searches per batch, with their summary |
+//! | `releases` | every role | each release of noisy counts and its privacy cost; the aggregators keep the noisy share they released |
 //! | `venues` | collector | the venue registry: code, name, place, category, capacity |
 //! | `webhook_cursors`, `webhook_deliveries` | collector | the webhook outbox ([`dashboard`]) |
 
@@ -26,7 +27,7 @@ pub mod dashboard;
 pub mod sqlite;
 
 use hotspot_core::envelope::{ReportEnvelope, ReportId};
-use hotspot_core::task::TaskId;
+use hotspot_core::task::{SearchMode, TaskId};
 use hotspot_core::venue::VenueCategory;
 
 /// Errors of a storage backend.
@@ -149,7 +150,7 @@ pub struct LevelAggregates {
 }
 
 /// A stored alert.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AlertRow {
     /// Position in the alert log (assigned on insert).
     pub cursor: u64,
@@ -159,12 +160,78 @@ pub struct AlertRow {
     pub venue_code: u64,
     /// The noisy count.
     pub count: i64,
-    /// The rule that fired.
+    /// Standard deviation of the noise in `count` (both aggregators together; 0 without
+    /// noise): the count's uncertainty.
+    pub stddev: f64,
+    /// The rule that fired, in words.
     pub rule: String,
-    /// The alert level.
+    /// The alert level (`crowding`, `orange`, `red`).
     pub level: String,
-    /// Unix time it was stored.
+    /// Unix time it was stored: when the collector first saw the alert.
     pub created_unix: i64,
+}
+
+/// What one finished search of a batch released and cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchSummary {
+    /// The batch.
+    pub batch: BatchKey,
+    /// The search mode that ran.
+    pub mode: SearchMode,
+    /// Whether the releases carried noise (off only in tests).
+    pub noise: bool,
+    /// Reports aggregated at the last level.
+    pub accepted: u64,
+    /// Reports of the batch rejected at any level.
+    pub rejected: u64,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// zCDP cost charged to the batch.
+    pub rho_spent: f64,
+    /// zCDP budget left to the batch's day after this search.
+    pub rho_left: f64,
+    /// `rho_spent` as epsilon per person, at `delta`.
+    pub epsilon_spent: f64,
+    /// `rho_left` as epsilon per person, at `delta`.
+    pub epsilon_left: f64,
+    /// The delta the epsilons are stated at.
+    pub delta: f64,
+    /// Unix time the search finished (set by the store).
+    pub finished_unix: i64,
+}
+
+/// One release of noisy counts: a (batch, level) aggregation given to the collector.
+///
+/// The aggregators record the noisy aggregate share they released, with the report set it
+/// covers, so that asking again gets the very same share (fresh noise on the same counts
+/// would let the asker average it away) and asking over another report set is refused. The
+/// collector records its charges only (`checksum`, `share` empty).
+#[derive(Clone, PartialEq)]
+pub struct ReleaseRecord {
+    /// The batch.
+    pub batch: BatchKey,
+    /// The tree level.
+    pub level: u32,
+    /// Its zCDP cost.
+    pub rho: f64,
+    /// Reports aggregated.
+    pub accepted: u64,
+    /// XOR of the aggregated report ids.
+    pub checksum: Vec<u8>,
+    /// The encoded noisy aggregate share this aggregator released.
+    pub share: Vec<u8>,
+}
+
+impl std::fmt::Debug for ReleaseRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The share is this aggregator's secret-shared half of the counts: never logged.
+        f.debug_struct("ReleaseRecord")
+            .field("batch", &self.batch)
+            .field("level", &self.level)
+            .field("rho", &self.rho)
+            .field("accepted", &self.accepted)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A registered venue, as the collector's registry keeps it.
@@ -263,18 +330,40 @@ pub trait Store: Send + Sync + 'static {
     /// Reports of the batch rejected for good.
     fn rejected_count(&self, batch: BatchKey) -> Result<u64, StoreError>;
 
+    // --- every role: the privacy accountant's record ---
+
+    /// Records a release unless (batch, level) has one; returns the stored record (the new
+    /// one, or the earlier one, unchanged). One transaction.
+    fn record_release(&self, release: &ReleaseRecord) -> Result<ReleaseRecord, StoreError>;
+
+    /// The release of (batch, level), if any.
+    fn release(&self, batch: BatchKey, level: u32) -> Result<Option<ReleaseRecord>, StoreError>;
+
+    /// Every release of the task as (window, rho): what the accountant is rebuilt from.
+    fn release_charges(&self, task: TaskId) -> Result<Vec<(u64, f64)>, StoreError>;
+
     // --- collector ---
 
-    /// Appends alerts to the log (cursors are assigned) and marks the batch searched, in one
-    /// transaction. A batch searched before keeps its first alerts; returns the stored ones.
+    /// Appends alerts to the log (cursors are assigned) and records the batch's search with
+    /// its summary, in one transaction. A batch searched before keeps its first summary and
+    /// alerts; returns the stored alerts.
     fn record_search(
         &self,
-        batch: BatchKey,
+        summary: &BatchSummary,
         alerts: &[AlertRow],
     ) -> Result<Vec<AlertRow>, StoreError>;
 
     /// Whether the batch was searched.
     fn searched(&self, batch: BatchKey) -> Result<bool, StoreError>;
+
+    /// The summary and alerts of the batch's search, if it was searched.
+    fn search_record(
+        &self,
+        batch: BatchKey,
+    ) -> Result<Option<(BatchSummary, Vec<AlertRow>)>, StoreError>;
+
+    /// Every finished search, most recent first.
+    fn batch_summaries(&self) -> Result<Vec<BatchSummary>, StoreError>;
 
     /// Alerts with a cursor after `cursor`, oldest first, at most `limit`.
     fn alerts_after(&self, cursor: u64, limit: usize) -> Result<Vec<AlertRow>, StoreError>;

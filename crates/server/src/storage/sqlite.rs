@@ -13,12 +13,13 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use hotspot_core::envelope::{HpkeCiphertext, ReportEnvelope, ReportId};
-use hotspot_core::task::TaskId;
+use hotspot_core::task::{SearchMode, TaskId};
 use hotspot_core::venue::VenueCategory;
 
 use super::{
-    AlertRow, BatchKey, FinishedJob, Issuance, IssuanceRefusal, IssuerStore, JobKey,
-    LevelAggregates, PutOutcome, ReportVerdict, Store, StoreError, Tag, TaggedReport, VenueRecord,
+    AlertRow, BatchKey, BatchSummary, FinishedJob, Issuance, IssuanceRefusal, IssuerStore, JobKey,
+    LevelAggregates, PutOutcome, ReleaseRecord, ReportVerdict, Store, StoreError, Tag,
+    TaggedReport, VenueRecord,
 };
 
 /// The schema version this build writes.
@@ -100,6 +101,27 @@ CREATE TABLE venues (
 "#,
     // 4: the collector's webhook outbox (storage/sqlite/dashboard.rs).
     dashboard::MIGRATION,
+    // 5: the search's uncertainty per alert and summary per batch; the privacy accountant's
+    // record of releases (every role).
+    r#"
+ALTER TABLE alerts ADD COLUMN stddev REAL NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN mode TEXT NOT NULL DEFAULT 'registry';
+ALTER TABLE searches ADD COLUMN noise INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN rejected INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN alerts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN rho_spent REAL NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN rho_left REAL NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN epsilon_spent REAL NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN epsilon_left REAL NOT NULL DEFAULT 0;
+ALTER TABLE searches ADD COLUMN delta REAL NOT NULL DEFAULT 0;
+CREATE TABLE releases (
+    task BLOB NOT NULL, window INTEGER NOT NULL, level INTEGER NOT NULL,
+    rho REAL NOT NULL, accepted INTEGER NOT NULL, checksum BLOB NOT NULL, share BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (task, window, level)
+);
+"#,
 ];
 
 /// A SQLite database file.
@@ -602,11 +624,53 @@ impl Store for SqliteStore {
         .map_err(db)
     }
 
+    fn record_release(&self, r: &ReleaseRecord) -> Result<ReleaseRecord, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO releases (task, window, level, rho, accepted, checksum, share, \
+             created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                &r.batch.task.0[..],
+                w(r.batch.window),
+                r.level,
+                r.rho,
+                r.accepted as i64,
+                r.checksum,
+                r.share,
+                now_unix()
+            ],
+        )
+        .map_err(db)?;
+        let stored =
+            select_release(&tx, r.batch, r.level)?.ok_or(StoreError::Corrupt("releases"))?;
+        tx.commit().map_err(db)?;
+        Ok(stored)
+    }
+
+    fn release(&self, batch: BatchKey, level: u32) -> Result<Option<ReleaseRecord>, StoreError> {
+        select_release(&self.lock(), batch, level)
+    }
+
+    fn release_charges(&self, task: TaskId) -> Result<Vec<(u64, f64)>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare("SELECT window, rho FROM releases WHERE task = ?1 ORDER BY window, level")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([&task.0[..]], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, f64>(1)?))
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
     fn record_search(
         &self,
-        batch: BatchKey,
+        summary: &BatchSummary,
         alerts: &[AlertRow],
     ) -> Result<Vec<AlertRow>, StoreError> {
+        let batch = summary.batch;
         let mut conn = self.lock();
         let tx = conn.transaction().map_err(db)?;
         let key = params![&batch.task.0[..], w(batch.window)];
@@ -620,15 +684,32 @@ impl Store for SqliteStore {
             .map_err(db)?;
         if done.is_none() {
             let now = now_unix();
+            let s = summary;
             tx.execute(
-                "INSERT INTO searches (task, window, finished) VALUES (?1, ?2, ?3)",
-                params![&batch.task.0[..], w(batch.window), now],
+                "INSERT INTO searches (task, window, finished, mode, noise, accepted, rejected, \
+                 alerts, rho_spent, rho_left, epsilon_spent, epsilon_left, delta) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    &batch.task.0[..],
+                    w(batch.window),
+                    now,
+                    mode_name(s.mode),
+                    s.noise,
+                    s.accepted as i64,
+                    s.rejected as i64,
+                    alerts.len() as i64,
+                    s.rho_spent,
+                    s.rho_left,
+                    s.epsilon_spent,
+                    s.epsilon_left,
+                    s.delta
+                ],
             )
             .map_err(db)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO alerts (task, window, venue_code, count, rule, level, created) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO alerts (task, window, venue_code, count, rule, level, created, \
+                     stddev) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(db)?;
             for a in alerts {
@@ -640,7 +721,8 @@ impl Store for SqliteStore {
                         a.count,
                         a.rule,
                         a.level,
-                        now
+                        now,
+                        a.stddev
                     ])
                     .map_err(db)?;
             }
@@ -660,6 +742,29 @@ impl Store for SqliteStore {
         .optional()
         .map(|x| x.is_some())
         .map_err(db)
+    }
+
+    fn search_record(
+        &self,
+        batch: BatchKey,
+    ) -> Result<Option<(BatchSummary, Vec<AlertRow>)>, StoreError> {
+        let conn = self.lock();
+        let key = params![&batch.task.0[..], w(batch.window)];
+        let Some(summary) = select_summaries(&conn, "WHERE task = ?1 AND window = ?2", key)?.pop()
+        else {
+            return Ok(None);
+        };
+        let alerts = select_alerts(
+            &conn,
+            "WHERE task = ?1 AND window = ?2 ORDER BY cursor",
+            key,
+        )?;
+        Ok(Some((summary, alerts)))
+    }
+
+    fn batch_summaries(&self) -> Result<Vec<BatchSummary>, StoreError> {
+        let conn = self.lock();
+        select_summaries(&conn, "ORDER BY finished DESC, window DESC", [])
     }
 
     fn alerts_after(&self, cursor: u64, limit: usize) -> Result<Vec<AlertRow>, StoreError> {
@@ -898,7 +1003,8 @@ fn select_alerts(
     args: impl rusqlite::Params,
 ) -> Result<Vec<AlertRow>, StoreError> {
     let sql = format!(
-        "SELECT cursor, task, window, venue_code, count, rule, level, created FROM alerts {filter}"
+        "SELECT cursor, task, window, venue_code, count, rule, level, created, stddev \
+         FROM alerts {filter}"
     );
     let mut stmt = conn.prepare(&sql).map_err(db)?;
     let rows = stmt
@@ -912,12 +1018,13 @@ fn select_alerts(
                 r.get::<_, String>(5)?,
                 r.get::<_, String>(6)?,
                 r.get::<_, i64>(7)?,
+                r.get::<_, f64>(8)?,
             ))
         })
         .map_err(db)?;
     let mut out = Vec::new();
     for row in rows {
-        let (cursor, task, window, venue, count, rule, level, created) = row.map_err(db)?;
+        let (cursor, task, window, venue, count, rule, level, created, stddev) = row.map_err(db)?;
         out.push(AlertRow {
             cursor: cursor as u64,
             batch: BatchKey {
@@ -926,12 +1033,110 @@ fn select_alerts(
             },
             venue_code: venue as u64,
             count,
+            stddev,
             rule,
             level,
             created_unix: created,
         });
     }
     Ok(out)
+}
+
+fn mode_name(mode: SearchMode) -> &'static str {
+    match mode {
+        SearchMode::Registry => "registry",
+        SearchMode::Open => "open",
+    }
+}
+
+fn select_summaries(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<BatchSummary>, StoreError> {
+    let sql = format!(
+        "SELECT task, window, finished, mode, noise, accepted, rejected, alerts, rho_spent, \
+         rho_left, epsilon_spent, epsilon_left, delta FROM searches {filter}"
+    );
+    let mut stmt = conn.prepare(&sql).map_err(db)?;
+    let rows = stmt
+        .query_map(args, |r| {
+            Ok((
+                (
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, bool>(4)?,
+                ),
+                (
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                ),
+                (
+                    r.get::<_, f64>(8)?,
+                    r.get::<_, f64>(9)?,
+                    r.get::<_, f64>(10)?,
+                    r.get::<_, f64>(11)?,
+                    r.get::<_, f64>(12)?,
+                ),
+            ))
+        })
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let ((task, window, finished, mode, noise), (accepted, rejected, alerts), budget) =
+            row.map_err(db)?;
+        let (rho_spent, rho_left, epsilon_spent, epsilon_left, delta) = budget;
+        let mode = match mode.as_str() {
+            "registry" => SearchMode::Registry,
+            "open" => SearchMode::Open,
+            _ => return Err(StoreError::Corrupt("searches")),
+        };
+        out.push(BatchSummary {
+            batch: BatchKey {
+                task: task_of(task, "searches")?,
+                window: window as u64,
+            },
+            mode,
+            noise,
+            accepted: accepted as u64,
+            rejected: rejected as u64,
+            alerts: alerts as u64,
+            rho_spent,
+            rho_left,
+            epsilon_spent,
+            epsilon_left,
+            delta,
+            finished_unix: finished,
+        });
+    }
+    Ok(out)
+}
+
+fn select_release(
+    conn: &Connection,
+    batch: BatchKey,
+    level: u32,
+) -> Result<Option<ReleaseRecord>, StoreError> {
+    conn.query_row(
+        "SELECT rho, accepted, checksum, share FROM releases \
+         WHERE task = ?1 AND window = ?2 AND level = ?3",
+        params![&batch.task.0[..], w(batch.window), level],
+        |r| {
+            Ok(ReleaseRecord {
+                batch,
+                level,
+                rho: r.get(0)?,
+                accepted: r.get::<_, i64>(1)? as u64,
+                checksum: r.get(2)?,
+                share: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+    .map_err(db)
 }
 
 fn now_unix() -> i64 {
@@ -1286,15 +1491,104 @@ mod tests {
             batch,
             venue_code: venue,
             count: 9,
+            stddev: 5.5,
             rule: "crowding".into(),
             level: "crowding".into(),
             created_unix: 0,
         };
-        let first = store.record_search(batch, &[alert(5), alert(6)]).unwrap();
-        let again = store.record_search(batch, &[alert(7)]).unwrap();
+        let first = store
+            .record_search(&summary(batch), &[alert(5), alert(6)])
+            .unwrap();
+        let again = store.record_search(&summary(batch), &[alert(7)]).unwrap();
         assert_eq!(first, again);
+        assert_eq!(first[1].stddev, 5.5);
         let after = store.alerts_after(first[0].cursor, 10).unwrap();
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].venue_code, 6);
+    }
+
+    fn summary(batch: BatchKey) -> BatchSummary {
+        BatchSummary {
+            batch,
+            mode: SearchMode::Open,
+            noise: true,
+            accepted: 40,
+            rejected: 2,
+            alerts: 0,
+            rho_spent: 0.015,
+            rho_left: 0.3,
+            epsilon_spent: 1.0,
+            epsilon_left: 4.4,
+            delta: 1e-9,
+            finished_unix: 0,
+        }
+    }
+
+    #[test]
+    fn a_search_keeps_its_first_summary() {
+        let store = SqliteStore::open(&temp_db("summary")).unwrap();
+        let batch = |window| BatchKey {
+            task: TaskId([1; 32]),
+            window,
+        };
+        assert_eq!(store.search_record(batch(3)).unwrap(), None);
+        store.record_search(&summary(batch(3)), &[]).unwrap();
+        let later = BatchSummary {
+            accepted: 99,
+            ..summary(batch(3))
+        };
+        store.record_search(&later, &[]).unwrap();
+        store.record_search(&summary(batch(4)), &[]).unwrap();
+        let (stored, alerts) = store.search_record(batch(3)).unwrap().unwrap();
+        assert!(alerts.is_empty());
+        assert_eq!(
+            stored,
+            BatchSummary {
+                finished_unix: stored.finished_unix,
+                ..summary(batch(3))
+            }
+        );
+        assert!(stored.finished_unix > 0);
+        let all = store.batch_summaries().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].batch.window, 4);
+        assert!(store.searched(batch(4)).unwrap());
+    }
+
+    #[test]
+    fn a_release_is_recorded_once_and_charged() {
+        let store = SqliteStore::open(&temp_db("releases")).unwrap();
+        let batch = BatchKey {
+            task: TaskId([1; 32]),
+            window: 5,
+        };
+        let release = ReleaseRecord {
+            batch,
+            level: 7,
+            rho: 0.01,
+            accepted: 3,
+            checksum: vec![1; 16],
+            share: vec![9; 24],
+        };
+        assert_eq!(store.record_release(&release).unwrap(), release);
+        let other = ReleaseRecord {
+            rho: 0.02,
+            share: vec![8; 24],
+            ..release.clone()
+        };
+        assert_eq!(store.record_release(&other).unwrap(), release);
+        store
+            .record_release(&ReleaseRecord {
+                level: 15,
+                ..release.clone()
+            })
+            .unwrap();
+        assert_eq!(store.release(batch, 7).unwrap(), Some(release));
+        assert_eq!(store.release(batch, 8).unwrap(), None);
+        assert_eq!(
+            store.release_charges(TaskId([1; 32])).unwrap(),
+            vec![(5, 0.01), (5, 0.01)]
+        );
+        assert!(store.release_charges(TaskId([2; 32])).unwrap().is_empty());
     }
 }
