@@ -1,7 +1,10 @@
 //! The whole pipeline with real processes: uploads, sealing, aggregation between leader and
-//! helper, the collector's search. Counts equal a plaintext count; killing the leader during
-//! uploads and the helper during aggregation (kill -9, then restart) loses no acknowledged
-//! report and counts none twice.
+//! helper, the collector's search. Counts equal a plaintext count, and the alerts of an hour of
+//! the synthetic city equal its ground truth, in both search modes (noise off); dummy reports
+//! never alert; killing the leader during uploads and the helper during aggregation (kill -9,
+//! then restart) loses no acknowledged report and counts none twice; with noise on, each
+//! aggregator refuses releases beyond its own privacy budget, whatever the collector (or the
+//! leader) asks.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +14,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hotspot_cli::cluster::Cluster;
+use hotspot_core::city::{City, CityConfig};
+use hotspot_core::rules::{CrowdingRule, Rules};
+use hotspot_core::task::{DUMMY_VENUE_CODE, SearchMode};
 use hotspot_proto::v1;
+use hotspot_server::storage::VenueRecord;
+use hotspot_vdaf::AggregationParam;
 
 use common::*;
 
@@ -59,14 +67,24 @@ fn expected_alerts(truth: &BTreeMap<u64, i64>, threshold: i64) -> Vec<(u64, i64)
         .collect()
 }
 
+/// Uploads `reports`, every one acknowledged.
+async fn upload(cluster: &Cluster, reports: Vec<v1::Report>) {
+    let mut client = upload_client(cluster).await;
+    for r in reports {
+        client
+            .upload(v1::UploadRequest { report: Some(r) })
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn happy_path_counts_equal_plaintext_in_registry_and_open_mode() {
     let codes = workload();
     let truth = plaintext(&codes);
-    for mode in [
-        hotspot_core::task::SearchMode::Registry,
-        hotspot_core::task::SearchMode::Open,
-    ] {
+    // Six dummy reports (code 0), as outbreak uploads carry: counted, never a cell or an alert.
+    let dummies = 6;
+    for mode in [SearchMode::Registry, SearchMode::Open] {
         let mut spec = spec(4, truth.keys().copied().collect(), 10);
         spec.search_mode = mode;
         let cluster =
@@ -74,7 +92,11 @@ async fn happy_path_counts_equal_plaintext_in_registry_and_open_mode() {
         let _procs = Procs::start_all(&cluster);
         let window = current_window(&cluster);
         let mut client = upload_client(&cluster).await;
-        for &v in &codes {
+        let all = codes
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(DUMMY_VENUE_CODE, dummies));
+        for v in all {
             client
                 .upload(v1::UploadRequest {
                     report: Some(report(&cluster, v, window)),
@@ -84,17 +106,86 @@ async fn happy_path_counts_equal_plaintext_in_registry_and_open_mode() {
         }
         wait_sealed(&cluster, window).await;
         let reply = search(&cluster, window).await.unwrap();
-        assert_eq!(reply.report_count, codes.len() as u64, "{mode:?}");
+        assert_eq!(
+            reply.report_count,
+            (codes.len() + dummies) as u64,
+            "{mode:?}"
+        );
         assert_eq!(reply.rejected_count, 0);
         assert_eq!(alerts(&reply), expected_alerts(&truth, 3), "{mode:?}");
-        if mode == hotspot_core::task::SearchMode::Registry {
+        assert!(reply.cells.iter().all(|c| c.venue_code != DUMMY_VENUE_CODE));
+        if mode == SearchMode::Registry {
             assert_eq!(cells(&reply), truth);
         }
-        // A second search returns the stored alerts, not a second aggregation.
+        let summary = reply.summary.clone().unwrap();
+        let name = if mode == SearchMode::Registry {
+            "registry"
+        } else {
+            "open"
+        };
+        assert_eq!((summary.search_mode.as_str(), summary.noise), (name, false));
+        assert_eq!(summary.rho_spent, 0.0);
+        // A second search returns the stored alerts and summary, not a second aggregation.
+        let again = search(&cluster, window).await.unwrap();
+        assert_eq!(alerts(&again), alerts(&reply));
+        assert_eq!(again.summary, Some(summary));
+    }
+}
+
+/// A tiny city's busiest hour: its reports and the true alerts under `rules`.
+fn city_hour(rules: &Rules) -> (City, Vec<u64>, BTreeMap<u64, i64>) {
+    let city = City::generate(&CityConfig::tiny(11));
+    let batches = city.crowding(rules);
+    let hour = (0..24u64)
+        .max_by_key(|&h| batches.alerts.keys().filter(|(_, w)| *w == h).count())
+        .unwrap();
+    let alerts = batches
+        .alerts
+        .keys()
+        .filter(|(_, w)| *w == hour)
+        .map(|&(code, w)| (code, batches.counts[&(code, w)] as i64))
+        .collect();
+    let reports = batches.reports[hour as usize].clone();
+    (city, reports, alerts)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn alerts_of_a_city_hour_equal_the_ground_truth_in_both_modes() {
+    // The tiny city's venues are small: crowding at 60 % of capacity from 4 people on.
+    let rules = Rules::Crowding(CrowdingRule::new(600, 4).unwrap());
+    let (city, reports, truth) = city_hour(&rules);
+    assert!(truth.len() >= 2, "the hour has alerts: {truth:?}");
+    for mode in [SearchMode::Registry, SearchMode::Open] {
+        let mut spec = spec(8, Vec::new(), 50);
+        spec.search_mode = mode;
+        spec.rules = rules.clone();
+        spec.threshold = 1_000;
+        spec.venues = city
+            .venues
+            .iter()
+            .map(|v| VenueRecord {
+                category: v.info.category,
+                ..venue(v.code, v.info.capacity)
+            })
+            .collect();
+        let cluster = Cluster::prepare(&test_dir(&format!("city-{mode:?}")), exe(), &spec).unwrap();
+        let _procs = Procs::start_all(&cluster);
+        let window = current_window(&cluster);
+        upload(&cluster, reports_for(&cluster, &reports, window)).await;
+        wait_sealed(&cluster, window).await;
+
+        let reply = search(&cluster, window).await.unwrap();
+        assert_eq!(reply.report_count, reports.len() as u64, "{mode:?}");
         assert_eq!(
-            alerts(&search(&cluster, window).await.unwrap()),
-            alerts(&reply)
+            alerts(&reply),
+            truth.clone().into_iter().collect::<Vec<_>>(),
+            "{mode:?}"
         );
+        for a in &reply.alerts {
+            assert_eq!((a.level.as_str(), a.stddev), ("crowding", 0.0));
+            assert!(a.rule.starts_with("crowding: >= "), "{}", a.rule);
+            assert_eq!(a.window_start_unix, cluster.task.window_start(window));
+        }
     }
 }
 
@@ -218,4 +309,100 @@ async fn alert_stream_resumes_after_its_cursor() {
     let next = stream.message().await.unwrap().unwrap();
     assert_eq!(next.cursor, reply.alerts[1].cursor);
     assert_eq!(next.venue_code, reply.alerts[1].venue_code);
+}
+
+/// The leader's `Collect` for the registry-mode leaf level of `window` over `codes`, asked
+/// directly, as a collector that ignores its own accountant would.
+async fn collect_directly(
+    cluster: &Cluster,
+    window: u64,
+    level: u16,
+    codes: &[u64],
+) -> Result<v1::CollectResponse, tonic::Status> {
+    let param = AggregationParam::new(level, codes.to_vec()).unwrap();
+    let mut c = v1::collection_client::CollectionClient::connect(cluster.url("leader"))
+        .await
+        .unwrap();
+    c.collect(v1::CollectRequest {
+        batch: Some(v1::BatchId {
+            task_id: cluster.task.id.0.to_vec(),
+            window,
+        }),
+        level: u32::from(level),
+        agg_param: param.encode(),
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+fn assert_refused(result: Result<impl std::fmt::Debug, tonic::Status>, by: &str) {
+    let status = result.expect_err("a release over the budget");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let prefix = format!("privacy budget ({by}): daily budget exhausted");
+    assert!(status.message().starts_with(&prefix), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aggregators_refuse_releases_over_their_own_budget() {
+    // Noise on; the day's budget holds one and a half batches: one window can be searched.
+    let codes = vec![31u64, 32, 33];
+    let mut spec = spec(5, codes.clone(), 10);
+    spec.privacy.noise = true;
+    spec.privacy.windows_per_day = 24;
+    spec.privacy.rho_day = 1.5 * spec.privacy.rho_batch;
+    let cluster = Cluster::prepare(&test_dir("budget"), exe(), &spec).unwrap();
+    let _procs = Procs::start_all(&cluster);
+
+    // Reports in two windows of the same day (the next one accepts uploads within the clock
+    // skew allowance).
+    let first = current_window(&cluster);
+    let reports = [first, first + 1]
+        .into_iter()
+        .flat_map(|w| reports_for(&cluster, &[31, 31, 32, 33], w))
+        .collect();
+    upload(&cluster, reports).await;
+    wait_sealed(&cluster, first + 1).await;
+
+    // The first window is searched, with noise and its cost charged.
+    let reply = search(&cluster, first).await.unwrap();
+    let summary = reply.summary.unwrap();
+    assert!(summary.noise && summary.rho_spent > 0.0, "{summary:?}");
+    assert_eq!(reply.report_count, 4);
+
+    // The collector refuses the second before asking anyone.
+    let refused = search(&cluster, first + 1).await;
+    let status = refused.expect_err("the day's budget is spent");
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status
+            .message()
+            .starts_with("privacy budget (collector): daily budget exhausted"),
+        "{status:?}"
+    );
+
+    // Asked directly, the leader refuses from its own books...
+    assert_refused(
+        collect_directly(&cluster, first + 1, 31, &codes).await,
+        "leader",
+    );
+    // ...a level the task's plan never releases, too...
+    let status = collect_directly(&cluster, first + 1, 5, &[1, 2])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status.message().contains("releases no level 5"),
+        "{status:?}"
+    );
+    // ...and the first window's release is served again unchanged, at no cost.
+    collect_directly(&cluster, first, 31, &codes).await.unwrap();
+
+    // A leader that forgets its books (its release record wiped) still gets nothing: the
+    // helper refuses from its own.
+    let leader_db = rusqlite::Connection::open(cluster.dir.join("leader.sqlite")).unwrap();
+    leader_db.execute("DELETE FROM releases", []).unwrap();
+    assert_refused(
+        collect_directly(&cluster, first + 1, 31, &codes).await,
+        "helper",
+    );
 }

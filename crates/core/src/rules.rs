@@ -637,6 +637,13 @@ mod tests {
         assert_eq!(rules.evaluate(9, Some(&SHOP), 2), Some(AlertLevel::Orange));
         assert_eq!(rules.evaluate(9, Some(&SHOP), 4), Some(AlertLevel::Orange));
         assert_eq!(rules.evaluate(9, Some(&SHOP), 5), Some(AlertLevel::Red));
+        assert_eq!(rules.evaluate(9, Some(&SHOP), 6), Some(AlertLevel::Red));
+        // A code nobody registered gets the unknown-venue levels: orange at 1, red at 3.
+        assert_eq!(rules.evaluate(9, None, 0), None);
+        assert_eq!(rules.evaluate(9, None, 1), Some(AlertLevel::Orange));
+        assert_eq!(rules.evaluate(9, None, 2), Some(AlertLevel::Orange));
+        assert_eq!(rules.evaluate(9, None, 3), Some(AlertLevel::Red));
+        assert_eq!(rules.evaluate(9, None, 4), Some(AlertLevel::Red));
         // A negative noisy count never alerts.
         assert_eq!(rules.evaluate(9, Some(&CAFE), -3), None);
     }

@@ -162,9 +162,10 @@ async fn check_collect(
         )));
     }
     let param = decode_param(task, req.level, &req.agg_param)?;
-    bind_param(node, task, batch, req.level, &req.agg_param, &param).await?;
+    // The privacy books first: a refused release leaves nothing behind, not even a binding.
     let (admitting, owned) = (Arc::clone(node), param.clone());
     blocking(move || crate::noise::admit(&admitting, batch, &owned)).await?;
+    bind_param(node, task, batch, req.level, &req.agg_param, &param).await?;
     Ok(param)
 }
 

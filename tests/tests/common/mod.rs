@@ -154,6 +154,23 @@ pub fn report(cluster: &Cluster, venue: u64, window: u64) -> v1::Report {
     report
 }
 
+/// One report per code for `window`, each from a fresh visitor; the credentials are obtained
+/// in one go (faster than [`report`] for many reports).
+pub fn reports_for(cluster: &Cluster, codes: &[u64], window: u64) -> Vec<v1::Report> {
+    let wallets = block_on(cluster.wallets(codes.len(), None)).expect("credentials");
+    codes
+        .iter()
+        .zip(wallets)
+        .map(|(&code, mut wallet)| {
+            let mut report = unsigned_report(cluster, code, window);
+            report.presentation = wallet
+                .next_presentation(&cluster.task, window, &mut rand::rng())
+                .unwrap();
+            report
+        })
+        .collect()
+}
+
 /// An upload client.
 pub async fn upload_client(
     cluster: &Cluster,
