@@ -10,7 +10,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 pub mod bench;
-pub mod city;
 pub mod cluster;
 pub mod collect;
 pub mod demo;

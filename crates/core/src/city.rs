@@ -239,6 +239,11 @@ impl City {
         present
     }
 
+    /// The side of the square map the venues and homes lie on, in metres.
+    pub fn side_metres(&self) -> f64 {
+        map_side(self.config.venues)
+    }
+
     /// What the registry knows, by venue code.
     pub fn directory(&self) -> HashMap<u64, VenueInfo> {
         self.venues.iter().map(|v| (v.code, v.info)).collect()
