@@ -92,7 +92,7 @@ pub fn format_clock(t: UnixSeconds) -> String {
 /// end on whole minutes (windows shorter than an hour, in tests and short-window tasks).
 pub fn format_window(start: UnixSeconds, secs: u32) -> (String, String) {
     let end = start + u64::from(secs);
-    if start % 60 == 0 && end % 60 == 0 {
+    if start.is_multiple_of(60) && end.is_multiple_of(60) {
         return (format_clock(start), format_clock(end));
     }
     let with_seconds = |t: UnixSeconds| format!("{}:{:02}", format_clock(t), t % 60);

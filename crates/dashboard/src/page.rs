@@ -265,9 +265,9 @@ fn batch_table(html: &mut String, batches: &[BatchView]) {
         let (from, end) = format_window(b.window_start, b.window_secs);
         let _ = write!(
             html,
-            r#"<tr><td>{task}</td><td>{start}–{end}</td><td>{state}</td><td class="num">{acc}</td><td class="num">{rej}</td><td>{mode}</td><td class="num">{spent:.3}</td><td class="num"><span class="budget"><span style="width:{pct:.0}%"></span></span> {left:.3}</td><td class="num">{delta:e}</td><td class="num">{alerts}</td></tr>"#,
+            r#"<tr><td>{task}</td><td>{day} {from}–{end}</td><td>{state}</td><td class="num">{acc}</td><td class="num">{rej}</td><td>{mode}</td><td class="num">{spent:.3}</td><td class="num"><span class="budget"><span style="width:{pct:.0}%"></span></span> {left:.3}</td><td class="num">{delta:e}</td><td class="num">{alerts}</td></tr>"#,
             task = esc(&b.task),
-            start = format!("{} {from}", format_day(b.window_start)),
+            day = format_day(b.window_start),
             acc = b.accepted,
             rej = b.rejected,
             mode = b.search_mode.as_str(),
