@@ -1,8 +1,8 @@
 //! `hotspot demo`: the whole pipeline on a small synthetic city, for real: the leader, helper,
 //! collector and issuer start as separate processes on loopback ports with SQLite files in a
 //! fresh folder; every simulated visitor is enrolled and obtains a crowding credential from
-//! the issuer over gRPC; the city's check-ins are sharded, sealed, given a presentation of
-//! their visitor's credential and uploaded (both aggregators verify it); the batch seals; the
+//! the issuer over gRPC and presents it for the window; the city's check-ins are sharded,
+//! sealed, given their visitor's presentation and uploaded (both aggregators verify it); the batch seals; the
 //! collector searches it; the alerts are compared with the plaintext ground truth and written
 //! to `report.html` with a heat map. The last line is
 //! `demo: alerts=<n> precision=<p> recall=<r>`.
@@ -97,44 +97,85 @@ pub fn run(args: DemoArgs) -> Result<()> {
         search_poll_seconds: 0,
     };
     let exe = std::env::current_exe().context("locating the hotspot binary")?;
-    let cluster = Cluster::prepare(&dir, &exe, &spec)?;
-    let children = ["helper", "leader", "collector", "issuer"]
-        .iter()
-        .map(|r| cluster.start(r))
-        .collect::<Result<Vec<_>>>()?;
-    println!(
-        "demo: leader, helper, collector and issuer up on ports {:?} ({:.1} s)",
-        cluster.ports,
-        t0.elapsed().as_secs_f64()
-    );
-
-    let result = run_pipeline(&cluster, &city, &expected);
+    let mut cluster = Cluster::prepare(&dir, &exe, &spec)?;
+    let mut children = vec![cluster.start("issuer")?];
+    let result = credentials(&mut cluster, &city).and_then(|presentations| {
+        // The window starts once every visitor holds a credential.
+        cluster.rewrite_task(|t| t.start_unix = hotspot_server::now_unix())?;
+        for role in ["helper", "leader", "collector"] {
+            children.push(cluster.start(role)?);
+        }
+        println!(
+            "demo: leader, helper, collector and issuer up on ports {:?} ({:.1} s)",
+            cluster.ports,
+            t0.elapsed().as_secs_f64()
+        );
+        run_pipeline(&cluster, &city, &expected, presentations)
+    });
     for c in children {
         stop(c);
     }
     result
 }
 
-fn run_pipeline(cluster: &Cluster, city: &City, expected: &HashSet<u64>) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    let task = cluster.task.clone();
-    let poplar = Poplar1::new(task.bits as usize).map_err(|e| anyhow!("{e}"))?;
-
-    // Every visitor (here: one per check-in) enrols and obtains a credential over gRPC.
+/// Every visitor (here: one per check-in) enrols, obtains a crowding credential from the
+/// issuer over gRPC and presents it for window 0 (on every core), before the window opens.
+fn credentials(cluster: &mut Cluster, city: &City) -> Result<Vec<Vec<u8>>> {
     let t = Instant::now();
+    let runtime = tokio::runtime::Runtime::new()?;
     let pb = bar(city.checkins.len() as u64, "credential");
     let mut wallets = runtime.block_on(cluster.wallets(city.checkins.len(), Some(pb.clone())))?;
     pb.finish();
-    let credential_s = t.elapsed().as_secs_f64();
+    let task = &cluster.task;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = wallets.len().div_ceil(threads).max(1);
+    let presentations = std::thread::scope(|scope| {
+        let handles: Vec<_> = wallets
+            .chunks_mut(chunk)
+            .map(|wallets| {
+                scope.spawn(move || {
+                    let mut rng = rand::rng();
+                    (wallets.iter_mut())
+                        .map(|w| w.next_presentation(task, 0, &mut rng))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow!("a presentation thread panicked"))?
+                    .map_err(anyhow::Error::from)
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    println!(
+        "demo: {} visitors enrolled, each holding a credential and a presentation ({:.1} s)",
+        wallets.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(presentations.into_iter().flatten().collect())
+}
+
+fn run_pipeline(
+    cluster: &Cluster,
+    city: &City,
+    expected: &HashSet<u64>,
+    presentations: Vec<Vec<u8>>,
+) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let task = cluster.task.clone();
+    let poplar = Poplar1::new(task.bits as usize).map_err(|e| anyhow!("{e}"))?;
 
     // Shard and seal every check-in, with a presentation of its visitor's credential.
     let t = Instant::now();
     let pb = bar(city.checkins.len() as u64, "shard");
     let mut rng = rand::rng();
     let mut reports = Vec::with_capacity(city.checkins.len());
-    for (&venue, wallet) in city.checkins.iter().zip(&mut wallets) {
+    for (&venue, presentation) in city.checkins.iter().zip(presentations) {
         let mut report = make_report(&task, &poplar, venue, 0, &mut rng)?;
-        report.presentation = wallet.next_presentation(&task, 0, &mut rng)?;
+        report.presentation = presentation;
         reports.push(report);
         pb.inc(1);
     }
@@ -205,10 +246,7 @@ fn run_pipeline(cluster: &Cluster, city: &City, expected: &HashSet<u64>) -> Resu
         "\ndemo: acknowledged={acked} aggregated={} rejected={} bytes_per_report={bytes}",
         result.report_count, result.rejected_count
     );
-    println!(
-        "demo: phases credentials={credential_s:.1}s shard={shard_s:.1}s upload={upload_s:.1}s \
-         search={search_s:.1}s"
-    );
+    println!("demo: phases shard={shard_s:.1}s upload={upload_s:.1}s search={search_s:.1}s");
     let html = cluster.dir.join("report.html");
     std::fs::write(&html, render_html(city, &result, precision, recall))?;
     println!("demo: report {}", html.display());
