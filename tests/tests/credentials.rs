@@ -139,6 +139,21 @@ async fn issuer_refuses_what_it_must_and_answers_a_retry_the_same() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert!(status.message().contains("request"), "{status:?}");
+    // A forged request proof (its last response scalar changed) for a device with no
+    // credential yet today.
+    let other = enrolled(&cluster);
+    let mut forged = request.to_bytes();
+    let n = forged.len();
+    forged[n - 32] ^= 1;
+    let status = raw
+        .issue_crowding_credential(v1::IssueCrowdingCredentialRequest {
+            enrolment_id: other,
+            request: forged,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("request"), "{status:?}");
 
     // Diagnosis codes: minted by the health authority's command, used once.
     let code = mint_code(&cluster);
@@ -191,6 +206,90 @@ async fn issuer_refuses_what_it_must_and_answers_a_retry_the_same() {
             .await
             .is_ok()
     );
+
+    // Malformed registrations, then a code that expires before it is used.
+    let malformed = [
+        (vec![0u8; 31], 3_600, "code_digest"),
+        (vec![0u8; 32], 0, "valid_seconds"),
+        (vec![0u8; 32], 31 * 86_400, "valid_seconds"),
+    ];
+    for (code_digest, valid_seconds, field) in malformed {
+        let mut request = tonic::Request::new(v1::RegisterDiagnosisCodeRequest {
+            code_digest,
+            valid_seconds,
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let status = raw.register_diagnosis_code(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(field), "{status:?}");
+    }
+    let brief = DiagnosisCode::generate(&mut rng());
+    let mut request = tonic::Request::new(v1::RegisterDiagnosisCodeRequest {
+        code_digest: brief.digest().to_vec(),
+        valid_seconds: 1,
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    raw.register_diagnosis_code(request).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let err = issuer
+        .obtain_outbreak(&brief.display(), &mut rng())
+        .await
+        .unwrap_err();
+    refused_with(err, Code::FailedPrecondition, "diagnosis_code");
+}
+
+/// What the issuer keeps (its database, requests and responses included) shares no 8-byte
+/// string with the body of a presentation, so it cannot recognise one.
+#[tokio::test(flavor = "multi_thread")]
+async fn issuer_keeps_nothing_a_presentation_carries() {
+    let cluster = Cluster::prepare(&test_dir("unlink"), exe(), &spec(60, vec![5], 100)).unwrap();
+    let _issuer = Procs(vec![("issuer".into(), cluster.start("issuer").unwrap())]);
+    let mut wallets = cluster.wallets(3, None).await.unwrap();
+    let window = current_window(&cluster);
+    let mut stored = std::fs::read(cluster.dir.join("issuer.sqlite")).unwrap();
+    stored.extend(std::fs::read(cluster.dir.join("issuer.sqlite-wal")).unwrap_or_default());
+    let kept: std::collections::HashSet<&[u8]> = stored.windows(8).collect();
+    for wallet in &mut wallets {
+        let presentation = wallet
+            .next_presentation(&cluster.task, window, &mut rng())
+            .unwrap();
+        // The header (key id, context digest, limit) is common to every presentation.
+        assert!(presentation[20..].windows(8).all(|w| !kept.contains(w)));
+    }
+}
+
+#[test]
+fn diagnosis_code_command_refuses_bad_arguments() {
+    let out = Command::new(exe())
+        .args([
+            "collect",
+            "diagnosis-code",
+            "--issuer",
+            "http://127.0.0.1:9",
+            "--valid-days",
+            "0",
+        ])
+        .env_remove("HOTSPOT_ISSUER_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--valid-days"));
+    let out = Command::new(exe())
+        .args([
+            "collect",
+            "diagnosis-code",
+            "--issuer",
+            "http://127.0.0.1:9",
+        ])
+        .env_remove("HOTSPOT_ISSUER_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOTSPOT_ISSUER_TOKEN"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

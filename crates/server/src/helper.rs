@@ -104,6 +104,54 @@ impl AggregationService {
     }
 }
 
+impl AggregationService {
+    /// Round 2 of a job: checks the leader's verdicts, finishes, commits the job with its new
+    /// tags; returns how many reports the helper counted.
+    async fn finish_job(
+        &self,
+        job: JobKey,
+        pending: Pending,
+        verdicts: &[u8],
+    ) -> Result<u64, Status> {
+        let task = self
+            .node
+            .task(&job.batch.task)
+            .ok_or_else(|| Status::not_found("unknown task"))?;
+        let verdicts = Verdicts::decode(verdicts)
+            .map_err(|e| Status::invalid_argument(format!("verdicts: {e}")))?;
+        if verdicts.as_slice().len() != pending.ids.len() {
+            return Err(Status::invalid_argument(
+                "verdicts: count differs from the job's reports",
+            ));
+        }
+        let poplar = task.poplar;
+        let Pending {
+            digest,
+            helper_message,
+            state,
+            ids,
+            reasons,
+            new_tags,
+            ..
+        } = pending;
+        let outcome = blocking(move || {
+            poplar
+                .helper_finish(state, &verdicts)
+                .map_err(|e| Status::invalid_argument(format!("verdicts: {e}")))
+        })
+        .await?;
+        let list = verdicts_with_reasons(&ids, &outcome.verdicts, &reasons);
+        let finished = FinishedJob {
+            request_digest: digest,
+            helper_message,
+            aggregate: outcome.aggregate.encode(),
+        };
+        let store = Arc::clone(&self.node.store);
+        blocking(move || store.commit_job(job, &finished, &list, &new_tags)).await?;
+        Ok(outcome.accepted as u64)
+    }
+}
+
 fn lock_reserved(r: &Mutex<Reservations>) -> MutexGuard<'_, Reservations> {
     // Each entry is inserted or removed whole; a panic cannot leave one half-written.
     r.lock().unwrap_or_else(|p| p.into_inner())
@@ -183,50 +231,14 @@ impl v1::aggregation_server::Aggregation for AggregationService {
             .pending()
             .remove(&job)
             .ok_or_else(|| Status::aborted("job: no state for it here; restart it from InitJob"))?;
-        let task = self
-            .node
-            .task(&job.batch.task)
-            .ok_or_else(|| Status::not_found("unknown task"))?;
-        let verdicts = Verdicts::decode(&req.verdicts)
-            .map_err(|e| Status::invalid_argument(format!("verdicts: {e}")))?;
-        if verdicts.as_slice().len() != pending.ids.len() {
-            return Err(Status::invalid_argument(
-                "verdicts: count differs from the job's reports",
-            ));
-        }
-
-        // Finish and commit.
-        let poplar = task.poplar;
-        let Pending {
-            digest,
-            helper_message,
-            state,
-            ids,
-            reasons,
-            new_tags,
-            serial,
-        } = pending;
-        let outcome = blocking(move || {
-            poplar
-                .helper_finish(state, &verdicts)
-                .map_err(|e| Status::invalid_argument(format!("verdicts: {e}")))
-        })
-        .await?;
-        let list = verdicts_with_reasons(&ids, &outcome.verdicts, &reasons);
-        let finished = FinishedJob {
-            request_digest: digest,
-            helper_message,
-            aggregate: outcome.aggregate.encode(),
-        };
-        let store = Arc::clone(&self.node.store);
-        let tags = new_tags.clone();
-        let committed = blocking(move || store.commit_job(job, &finished, &list, &tags)).await;
-        self.release(job.batch, &new_tags, serial);
-        committed?;
+        // The job's tag reservations end with this call, whatever its outcome: committed, the
+        // tags are in the store; failed, the leader runs the job again from `InitJob`.
+        let (reserved, serial) = (pending.new_tags.clone(), pending.serial);
+        let finished = self.finish_job(job, pending, &req.verdicts).await;
+        self.release(job.batch, &reserved, serial);
+        let accepted = finished?;
         metrics::counter!("hotspot_jobs_total", "role" => "helper").increment(1);
-        Ok(Response::new(v1::ContinueJobResponse {
-            accepted: outcome.accepted as u64,
-        }))
+        Ok(Response::new(v1::ContinueJobResponse { accepted }))
     }
 
     #[tracing::instrument(name = "aggregate_share", skip_all, fields(level = request.get_ref().level))]
