@@ -12,6 +12,7 @@
 //! | `Collection` | collector → leader |
 //! | `Collector` | operator, dashboard → collector (search trigger, alert stream) |
 //! | `Issuance` | visitor → issuer (credentials), health authority → issuer (diagnosis codes) |
+//! | `Registry` | venue tools → collector (register a venue, get the registry's public key) |
 
 /// Generated messages, clients and servers of `hotspot.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

@@ -1,8 +1,9 @@
 //! `hotspot venue`: registry keys, signed venue payloads and A4 posters.
 //!
-//! `register --offline` signs a payload locally with a registry key file; registering with
-//! the collector's registry service over the network comes with that service (see
-//! docs/qr.md, "What remains").
+//! `register` records a venue in the collector's registry over gRPC (with the collector's
+//! bearer token) and prints the payload URL the registry signed; `register --offline` signs
+//! locally with a registry key file instead (open-mode tasks, tests). `registry-key` prints the
+//! registry's public key for the visitor apps to trust. See docs/client.md.
 
 use std::path::PathBuf;
 

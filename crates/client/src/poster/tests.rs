@@ -76,3 +76,12 @@ fn image_without_a_qr_code_is_reported() {
         Err(PosterError::Image(_))
     ));
 }
+
+#[test]
+fn a_typical_payload_fits_a_version_13_symbol_at_level_q() {
+    // The 229-byte URL of docs/client.md ("Café Zürich", 32-bit code, the default host).
+    let url = format!("https://checkin.hotspot.example/c#{}", "A".repeat(229 - 34));
+    let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::Q).unwrap();
+    assert_eq!(code.version(), qrcode::Version::Normal(13));
+    assert_eq!(code.width(), 69);
+}
