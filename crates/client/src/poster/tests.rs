@@ -79,8 +79,10 @@ fn image_without_a_qr_code_is_reported() {
 
 #[test]
 fn a_typical_payload_fits_a_version_13_symbol_at_level_q() {
-    // The 229-byte URL of docs/client.md ("Café Zürich", 32-bit code, the default host).
-    let url = format!("https://checkin.hotspot.example/c#{}", "A".repeat(229 - 34));
+    // The 229-byte URL of docs/client.md ("Café Zürich", 32-bit code, the default host). The
+    // filler is lowercase so the symbol is coded in byte mode, as a base64url fragment is; a run
+    // of capitals would go to the denser alphanumeric mode and a smaller version.
+    let url = format!("https://checkin.hotspot.example/c#{}", "a".repeat(229 - 34));
     let code = QrCode::with_error_correction_level(url.as_bytes(), EcLevel::Q).unwrap();
     assert_eq!(code.version(), qrcode::Version::Normal(13));
     assert_eq!(code.width(), 69);
