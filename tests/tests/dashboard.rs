@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use hotspot_cli::cluster::{Cluster, ClusterSpec};
 use hotspot_core::venue::VenueCategory;
 use hotspot_dashboard::exposure::{ExposureList, VerifyingKey};
-use hotspot_dashboard::view::{AlertView, VenueView};
+use hotspot_dashboard::view::{AlertView, BatchView, SearchModeView, VenueView};
 use hotspot_dashboard::webhook::{
     ATTEMPT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookKey, WebhookPayload,
     verify_signature,
@@ -67,16 +67,19 @@ fn venues() -> Vec<VenueRecord> {
             lat,
             lon,
             category,
-            capacity: 4,
+            capacity: CAPACITY,
             default_minutes: 60,
             registered_unix: 0,
         })
         .collect()
 }
 
-fn dashboard_spec(window_seconds: u64) -> ClusterSpec {
+/// Short windows, the six venues, the crowding rule of [`spec`] (3 people); with `noise` the
+/// task's default privacy budget, so that counts carry their real uncertainty.
+fn dashboard_spec(window_seconds: u64, noise: bool) -> ClusterSpec {
     let mut spec = spec(window_seconds, Vec::new(), 100);
     spec.venues = venues();
+    spec.privacy.noise = noise;
     spec
 }
 
@@ -163,22 +166,15 @@ fn hex_codes<'a>(codes: impl IntoIterator<Item = &'a u64>) -> BTreeSet<String> {
 /// what is shown, and the second batch's alerts are the ones marked new.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_of_a_real_collector_in_headless_chromium() {
-    let cluster = Cluster::prepare(&test_dir("dashboard"), exe(), &dashboard_spec(3)).unwrap();
+    // Noise on: a quiet venue may alert by chance, so the checks compare with what the
+    // collector stored, and the crowded venues are far above the rule (20 against 3, the noise's standard deviation is about 6).
+    let cluster =
+        Cluster::prepare(&test_dir("dashboard"), exe(), &dashboard_spec(6, true)).unwrap();
     let _procs = Procs::start_all(&cluster);
     let base = admin(&cluster);
 
-    // 1. One batch: two restaurants and a bar crowded, a restaurant and the gym quiet.
-    let first = collect(
-        &cluster,
-        &[
-            (0x1001, 9),
-            (0x1002, 8),
-            (0x2001, 9),
-            (0x1003, 1),
-            (0x3001, 1),
-        ],
-    )
-    .await;
+    // 1. One batch: two restaurants and a bar crowded, the others quiet.
+    let first = collect(&cluster, &[(0x1001, 20), (0x1002, 16), (0x2001, 20)]).await;
     let alerted: BTreeSet<u64> = first.alerts.iter().map(|a| a.venue_code).collect();
     assert!(
         alerted.contains(&0x1001) && alerted.contains(&0x2001),
@@ -240,6 +236,28 @@ async fn dashboard_of_a_real_collector_in_headless_chromium() {
     )
     .unwrap();
     assert_eq!(listed.len(), VENUES.len());
+    assert!(
+        alerts.iter().all(|a| a.stddev > 0.0),
+        "noisy counts carry their uncertainty"
+    );
+
+    // The batch: its reports, search mode and the privacy budget it spent.
+    let batches: Vec<BatchView> = serde_json::from_slice(
+        &get(
+            &format!("{base}/dashboard/api/batches"),
+            &[("authorization", &bearer)],
+        )
+        .await
+        .body,
+    )
+    .unwrap();
+    assert_eq!(batches.len(), 1);
+    let batch = &batches[0];
+    assert_eq!((batch.accepted, batch.rejected), (56, 0));
+    assert_eq!(batch.search_mode, SearchModeView::Registry);
+    assert_eq!(batch.alerts as usize, alerts.len());
+    assert!(batch.epsilon_spent > 0.0 && batch.epsilon_left > 0.0);
+    assert_eq!(batch.window_start, alerts[0].window_start);
 
     // 4. The exposure list verifies under the published key (a crowding task has no exposure
     //    cells) and its version is the newest alert's cursor.
@@ -283,6 +301,10 @@ async fn dashboard_of_a_real_collector_in_headless_chromium() {
     let rows = strings(&browser.eval(ROWS).await);
     assert_eq!(rows.len(), alerts.len());
     assert!(rows.iter().all(|r| r.ends_with(":new")), "{rows:?}");
+    let batch_rows = browser
+        .eval("document.querySelectorAll('#batches tbody tr').length")
+        .await;
+    assert_eq!(batch_rows.as_u64(), Some(1));
     let venue_dots = browser
         .eval("document.querySelectorAll('#map circle').length")
         .await;
@@ -333,7 +355,7 @@ async fn dashboard_of_a_real_collector_in_headless_chromium() {
     assert!(strings(&browser.eval(ROWS).await).is_empty());
 
     // 6. A second batch: on the next visit only its alerts are marked new.
-    let second = collect(&cluster, &[(0x2002, 9), (0x1003, 9)]).await;
+    let second = collect(&cluster, &[(0x2002, 20), (0x1003, 20)]).await;
     let fresh: BTreeSet<u64> = second.alerts.iter().map(|a| a.venue_code).collect();
     assert!(!fresh.is_empty());
     browser.navigate(&format!("{base}/dashboard")).await;
@@ -445,7 +467,8 @@ async fn subscribe(cluster: &Cluster, after_cursor: u64) -> tonic::Streaming<v1:
 async fn alert_stream_and_webhooks_survive_a_collector_kill() {
     let receiver = Arc::new(Mutex::new(Receiver::default()));
     let hook = start_receiver(Arc::clone(&receiver)).await;
-    let cluster = Cluster::prepare(&test_dir("dash-stream"), exe(), &dashboard_spec(3)).unwrap();
+    let cluster =
+        Cluster::prepare(&test_dir("dash-stream"), exe(), &dashboard_spec(3, false)).unwrap();
     std::fs::write(cluster.dir.join("hook.hmac"), HOOK_KEY_HEX).unwrap();
     let mut config = std::fs::read_to_string(cluster.dir.join("collector.toml")).unwrap();
     config += &format!(

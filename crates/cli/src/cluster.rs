@@ -21,6 +21,7 @@ use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 
 use hotspot_client::credential::{IssuerClient, Wallet};
+use hotspot_client::registry::RegistryKey;
 use hotspot_core::envelope::HpkeKeypair;
 use hotspot_core::rules::Rules;
 use hotspot_core::task::{
@@ -59,6 +60,9 @@ pub struct ClusterSpec {
 
 /// Name of the collector's dashboard token file in the cluster's folder.
 pub const DASHBOARD_TOKEN_FILE: &str = "dashboard.token";
+
+/// Name of the collector's registry key file (signs venue payloads) in the cluster's folder.
+pub const REGISTRY_KEY_FILE: &str = "registry.key";
 
 /// The roles.
 pub const ROLES: [&str; 4] = ["leader", "helper", "collector", "issuer"];
@@ -127,6 +131,7 @@ impl Cluster {
         let mut exposure = [0u8; 32];
         rng.fill_bytes(&mut exposure);
         write_secret(&dir.join("exposure.key"), &encode_hex(&exposure))?;
+        write_registry_key(&dir.join(REGISTRY_KEY_FILE), &mut rng)?;
         let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
         let admin_ports = [free_port()?, free_port()?, free_port()?, free_port()?];
         write_issuer_files(dir, ports[3], admin_ports[3], &mut rng)?;
@@ -155,7 +160,8 @@ impl Cluster {
                 _ => {
                     text += &format!(
                         "leader_url = \"http://127.0.0.1:{}\"\nsearch_poll_seconds = {}\n\
-                         dashboard_token_file = \"{DASHBOARD_TOKEN_FILE}\"\nexposure_key_file = \"exposure.key\"\n{}",
+                         dashboard_token_file = \"{DASHBOARD_TOKEN_FILE}\"\nexposure_key_file = \"exposure.key\"\n\
+                         registry_key_file = \"{REGISTRY_KEY_FILE}\"\n{}",
                         ports[0],
                         spec.search_poll_seconds,
                         venues_toml(&spec.venues)
@@ -198,6 +204,25 @@ impl Cluster {
         Ok(child)
     }
 
+    /// The collector's registry key (its public half is what visitor apps trust for posters).
+    pub fn registry_key(&self) -> Result<RegistryKey> {
+        Ok(RegistryKey::load(&self.dir.join(REGISTRY_KEY_FILE))?)
+    }
+
+    /// The public key (hex) of the collector's exposure-list signature.
+    pub fn exposure_public_key(&self) -> Result<String> {
+        let seed: [u8; 32] =
+            decode_hex(std::fs::read_to_string(self.dir.join("exposure.key"))?.trim())
+                .and_then(|b| b.try_into().ok())
+                .context("exposure.key: expected 64 hex digits")?;
+        Ok(RegistryKey::from_secret(&seed).public().to_hex())
+    }
+
+    /// The collector's exposure list URL, on its admin port.
+    pub fn exposure_list_url(&self) -> String {
+        format!("http://127.0.0.1:{}/exposure-list", self.admin_ports[2])
+    }
+
     /// The collector's dashboard, on its admin port.
     pub fn dashboard_url(&self) -> String {
         format!("http://127.0.0.1:{}/dashboard", self.admin_ports[2])
@@ -229,6 +254,17 @@ fn venues_toml(venues: &[VenueRecord]) -> String {
             )
         })
         .collect()
+}
+
+/// A fresh registry key file (a folder prepared again gets a new key).
+fn write_registry_key(path: &Path, rng: &mut impl rand::CryptoRng) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("replacing {}", path.display())),
+    }
+    RegistryKey::generate(rng).save(path)?;
+    Ok(())
 }
 
 /// The issuer's secrets and config: the credential master secret (shared with leader and

@@ -7,8 +7,10 @@
 //! helper, collector and issuer start as separate processes on loopback ports with SQLite files
 //! in a fresh folder, the city's venues registered in the collector's registry. Every visitor
 //! present in that hour is enrolled and obtains a crowding credential from the issuer over
-//! gRPC; its report (the venue it is at) is sharded, sealed, given a presentation of its
-//! credential and uploaded; the batch seals; the collector searches it (both aggregators add
+//! gRPC; then, through the visitor client library as a phone does, it scans its venue's
+//! poster payload (signed with the registry key), checks in, prepares its crowding report and
+//! reserves a presentation for it; the client's uploader shards and seals every report (on all
+//! cores) and uploads them concurrently with retries; the batch seals; the collector searches it (both aggregators add
 //! their own noise and keep their own privacy books); and the alerts are printed beside the
 //! plaintext ground truth, with precision, recall, the privacy spent, time per phase and bytes
 //! per report, and written to `report.html` with a heat map. The first line gives the
@@ -30,19 +32,32 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use hotspot_client::credential::Wallet;
+use hotspot_client::diary::CheckIn;
+use hotspot_client::grpc::{GrpcUploader, Presenter, present_ticket, reserve_tickets};
+use hotspot_client::payload::{UrlConfig, VenueInfo};
+use hotspot_client::registry::TrustedKeys;
+use hotspot_client::scan::{ScanConfig, scan};
+use hotspot_client::upload::{
+    PreparedReport, RetryPolicy, UploadError, UploadSummary, WindowGrid, crowding_report,
+    upload_with_retries,
+};
 use hotspot_core::city::{Batches, City, CityConfig, Venue, WINDOWS};
 use hotspot_core::dp::rho_for_epsilon;
 use hotspot_core::rules::Rules;
 use hotspot_core::task::{PrivacyParams, SearchMode, SearchParams, TaskConfig, TaskKind};
 use hotspot_proto::v1;
+use hotspot_server::config::DEFAULT_PAYLOAD_HOST;
 use hotspot_server::storage::VenueRecord;
-use hotspot_vdaf::Poplar1;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use crate::cluster::{Cluster, ClusterSpec, stop};
 
 /// The demo's window length: long enough to upload one hour of the city, short enough to wait
 /// for its seal.
 const WINDOW_SECONDS: u64 = 15;
+/// Uploads in flight at once (the phones of a city upload concurrently).
+const UPLOADERS: usize = 16;
 /// The delta the demo's epsilon is stated at.
 const DELTA: f64 = 1e-9;
 /// Where the city's square map is placed (degrees): its south-west corner.
@@ -293,8 +308,12 @@ fn run_pipeline(
     let wallets = obtain_credentials(&runtime, cluster, hour.reports.len())?;
     phases.credentials = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let reports = seal_reports(&cluster.task, &hour.reports, wallets)?;
-    let bytes = reports.first().map_or(0, prost::Message::encoded_len);
+    let (uploader, reports) = {
+        // The uploader's channel belongs to the runtime that later drives the uploads.
+        let _runtime = runtime.enter();
+        prepare_reports(cluster, city, &hour.reports, wallets)?
+    };
+    let bytes = seal_all(&uploader, &reports)?;
     phases.shard = t.elapsed().as_secs_f64();
 
     // Window 0 opens now, and the aggregators and the collector start on that task.
@@ -312,7 +331,8 @@ fn run_pipeline(
     // Upload, wait for the seal, search.
     let t = Instant::now();
     let pb = bar(reports.len() as u64, "upload");
-    let acked = runtime.block_on(upload_all(cluster.url("leader"), reports, 16, pb.clone()))?;
+    let summary = runtime.block_on(upload_all(uploader, reports, UPLOADERS, pb.clone()))?;
+    let acked = summary.acknowledged;
     pb.finish();
     phases.upload = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -365,21 +385,131 @@ fn obtain_credentials(
     Ok(wallets)
 }
 
-/// One report per visitor for window 0: the venue code sharded and sealed as the visitor's
-/// phone does, with a presentation of the visitor's credential.
-fn seal_reports(task: &TaskConfig, codes: &[u64], wallets: Vec<Wallet>) -> Result<Vec<v1::Report>> {
-    let poplar = Poplar1::new(task.bits as usize).map_err(|e| anyhow!("{e}"))?;
-    let pb = bar(codes.len() as u64, "shard");
+/// Every visitor's phone, through the client library: it scans its venue's poster (the payload
+/// the collector's registry key signs), checks in at the start of window 0, prepares the
+/// check-in's crowding report and reserves a presentation of its credential for it. One
+/// uploader then seals and sends the reports of all the phones; it seals to the task file's
+/// leader key, so that the Poplar1 work happens before the window opens.
+fn prepare_reports(
+    cluster: &Cluster,
+    city: &City,
+    codes: &[u64],
+    wallets: Vec<Wallet>,
+) -> Result<(GrpcUploader<Phones>, Vec<PreparedReport>)> {
+    let task = &cluster.task;
+    let (key, host) = (cluster.registry_key()?, DEFAULT_PAYLOAD_HOST.to_owned());
+    let now = hotspot_server::now_unix();
+    let today = u32::try_from(now / hotspot_client::DAY_SECS).unwrap_or(u32::MAX);
+    let url = UrlConfig { host };
+    let mut posters = HashMap::new();
+    for (i, v) in city.venues.iter().enumerate() {
+        let record = venue_record(i, v);
+        let payload = VenueInfo {
+            venue_code: v.code,
+            bits: city.config.bits,
+            name: record.name,
+            address: record.address,
+            category: record.category,
+            capacity: record.capacity,
+            default_minutes: record.default_minutes,
+            valid_until_day: today.saturating_add(1),
+        }
+        .sign(&key)?;
+        posters.insert(v.code, payload.to_url(&url));
+    }
+    let scanner = ScanConfig {
+        url,
+        keys: TrustedKeys::new([key.public()]),
+        legacy_bits: city.config.bits,
+        typed_default_minutes: 60,
+    };
+
+    let pb = bar(codes.len() as u64, "check in");
+    let (grid, task_hex) = (WindowGrid::of_task(task), task.id.to_hex());
     let mut rng = rand::rng();
     let mut reports = Vec::with_capacity(codes.len());
-    for (&venue, mut wallet) in codes.iter().zip(wallets) {
-        let mut report = hotspot_client::grpc::seal_for_task(task, &poplar, venue, 0, &mut rng)?;
-        report.presentation = wallet.next_presentation(task, 0, &mut rng)?;
+    let mut phones = HashMap::with_capacity(codes.len());
+    for (i, (code, mut wallet)) in codes.iter().zip(wallets).enumerate() {
+        let poster = posters
+            .get(code)
+            .context("a report for an unregistered venue")?;
+        let venue = scan(poster, &scanner, now)?;
+        let checkin = CheckIn {
+            id: i as u64 + 1,
+            arrival: task.window_start(0),
+            departure: task.window_start(0) + u64::from(venue.default_minutes) * 60,
+            venue,
+            crowding_reported: false,
+        };
+        let mut report = [crowding_report(&checkin, &task_hex, grid, &mut rng)];
+        reserve_tickets(&mut wallet, task, &mut report)?;
+        let [report] = report;
+        phones.insert(report.report_id, wallet);
         reports.push(report);
         pb.inc(1);
     }
     pb.finish();
-    Ok(reports)
+    let leader_key = *task
+        .leader_keys
+        .first()
+        .context("the task has no leader key")?;
+    let uploader = GrpcUploader::with_leader_key(
+        &cluster.url("leader"),
+        task.clone(),
+        leader_key,
+        Phones(phones),
+    )?;
+    Ok((uploader, reports))
+}
+
+/// The phones of the demo's visitors, one wallet per report.
+struct Phones(HashMap<[u8; 16], Wallet>);
+
+impl Presenter for Phones {
+    fn present(
+        &self,
+        task: &TaskConfig,
+        window: u64,
+        report: &PreparedReport,
+    ) -> Result<Vec<u8>, UploadError> {
+        let wallet = self
+            .0
+            .get(&report.report_id)
+            .ok_or_else(|| UploadError::Rejected("no phone holds this report".into()))?;
+        present_ticket(wallet, task, window, report)
+    }
+}
+
+/// Shards and seals every report (Poplar1, HPKE, presentation) on all cores; returns the size
+/// of one sealed report in bytes.
+fn seal_all(uploader: &GrpcUploader<Phones>, reports: &[PreparedReport]) -> Result<usize> {
+    let pb = bar(reports.len() as u64, "shard");
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = reports.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = reports
+            .chunks(chunk)
+            .map(|part| {
+                let pb = pb.clone();
+                scope.spawn(move || {
+                    for report in part {
+                        uploader.seal(report)?;
+                        pb.inc(1);
+                    }
+                    Ok::<(), UploadError>(())
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker
+                .join()
+                .map_err(|_| anyhow!("a sealing thread panicked"))??;
+        }
+        anyhow::Ok(())
+    })?;
+    pb.finish();
+    let first = reports.first().map(|r| uploader.seal(r)).transpose()?;
+    Ok(first.map_or(0, |r| prost::Message::encoded_len(&r)))
 }
 
 /// Sleeps, with a progress bar, until window 0 can be collected.
@@ -409,41 +539,44 @@ async fn search(url: String, task: &TaskConfig) -> Result<v1::RunSearchResponse>
     Ok(reply)
 }
 
-/// Uploads every report with `concurrency` workers; returns how many were acknowledged.
-pub async fn upload_all(
-    url: String,
-    reports: Vec<v1::Report>,
+/// Uploads every report with `concurrency` workers sharing one uploader (one connection), each
+/// report retried on transient failures as a phone would.
+async fn upload_all(
+    uploader: GrpcUploader<Phones>,
+    reports: Vec<PreparedReport>,
     concurrency: usize,
     pb: ProgressBar,
-) -> Result<u64> {
-    let channel = tonic::transport::Endpoint::from_shared(url)?
-        .connect()
-        .await?;
+) -> Result<UploadSummary> {
     let queue = Arc::new(std::sync::Mutex::new(reports));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (queue, pb) = (Arc::clone(&queue), pb.clone());
-        let mut client = v1::upload_client::UploadClient::new(channel.clone());
+        let (queue, pb, uploader) = (Arc::clone(&queue), pb.clone(), uploader.clone());
         workers.push(tokio::spawn(async move {
-            let mut acked = 0u64;
+            let mut rng = StdRng::from_rng(&mut rand::rng());
+            let mut summary = UploadSummary::default();
             loop {
                 let next = queue.lock().map_err(|_| anyhow!("queue poisoned"))?.pop();
                 let Some(report) = next else {
-                    return anyhow::Ok(acked);
+                    return anyhow::Ok(summary);
                 };
-                client
-                    .upload(v1::UploadRequest {
-                        report: Some(report),
-                    })
-                    .await?;
-                acked += 1;
+                upload_with_retries(
+                    &uploader,
+                    &report,
+                    RetryPolicy::default(),
+                    &mut rng,
+                    &mut summary,
+                )
+                .await
+                .map_err(|(attempts, e)| {
+                    anyhow!("upload gave up after {attempts} attempts: {e}")
+                })?;
                 pb.inc(1);
             }
         }));
     }
-    let mut total = 0;
+    let mut total = UploadSummary::default();
     for w in workers {
-        total += w.await??;
+        total.add(&w.await??);
     }
     Ok(total)
 }

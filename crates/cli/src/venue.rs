@@ -135,10 +135,13 @@ pub fn run(args: VenueArgs) -> anyhow::Result<()> {
         VenueCommand::Register(args) if args.offline => register_offline(args),
         VenueCommand::Register(args) => register(args),
         VenueCommand::RegistryKey { collector } => {
-            let registry = RegistryClient::new(&collector, None)?;
-            let (key, host, bits) = runtime()?
-                .block_on(registry.public_key())
-                .map_err(|s| anyhow::anyhow!("registry: {}", s.message()))?;
+            let (key, host, bits) = runtime()?.block_on(async {
+                let registry = RegistryClient::new(&collector, None)?;
+                registry
+                    .public_key()
+                    .await
+                    .map_err(|s| anyhow::anyhow!("registry: {}", s.message()))
+            })?;
             println!("public key: {}", key.to_hex());
             println!("payload host: {host}, venue codes of {bits} bits");
             Ok(())
@@ -160,7 +163,6 @@ fn register(args: RegisterArgs) -> anyhow::Result<()> {
             "the collector's bearer token: give --token-file FILE or set HOTSPOT_DASHBOARD_TOKEN",
         )?,
     };
-    let registry = RegistryClient::new(collector, Some(&token))?;
     let request = v1::RegisterVenueRequest {
         name: args.name,
         address: args.address,
@@ -172,9 +174,13 @@ fn register(args: RegisterArgs) -> anyhow::Result<()> {
         valid_days: args.valid_days,
         venue_code: args.venue_code.unwrap_or(0),
     };
-    let registered = runtime()?
-        .block_on(registry.register(request))
-        .map_err(|s| anyhow::anyhow!("registry refused ({:?}): {}", s.code(), s.message()))?;
+    let registered = runtime()?.block_on(async {
+        let registry = RegistryClient::new(collector, Some(&token))?;
+        registry
+            .register(request)
+            .await
+            .map_err(|s| anyhow::anyhow!("registry refused ({:?}): {}", s.code(), s.message()))
+    })?;
     println!("{}", registered.payload_url);
     eprintln!(
         "venue code {} (typed: {}), valid through {}, payload URL {} bytes",

@@ -42,6 +42,9 @@ pub struct VisitorArgs {
     /// The credential wallet file (secret, mode 0600; default: the diary's path + `.wallet`).
     #[arg(long, env = "HOTSPOT_WALLET")]
     wallet: Option<PathBuf>,
+    /// Upload attempts per report before giving up for now (the rest waits for `sync`).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=20))]
+    attempts: u32,
     #[command(subcommand)]
     command: VisitorCommand,
 }
@@ -163,6 +166,10 @@ pub fn run(args: VisitorArgs) -> anyhow::Result<()> {
         PathBuf::from(path)
     });
     let mut wallet = WalletFile::open(wallet_path, now)?;
+    wallet.policy = RetryPolicy {
+        max_attempts: args.attempts,
+        ..RetryPolicy::default()
+    };
     match args.command {
         VisitorCommand::Scan(scan_args) => check_in(&mut diary, &mut wallet, scan_args, now),
         VisitorCommand::Sync(target) => {
@@ -274,7 +281,7 @@ fn check_in(
     Ok(())
 }
 
-/// Drains the outbox of `task` to `leader` with the default retry policy.
+/// Drains the outbox of `task` to `leader` with the wallet's credentials and retry policy.
 async fn upload(
     diary: &mut Diary,
     wallet: &WalletFile,
@@ -283,7 +290,7 @@ async fn upload(
 ) -> anyhow::Result<UploadSummary> {
     let presenter = WalletPresenter(wallet.wallet.clone());
     let uploader = GrpcUploader::connect(leader, task, presenter).await?;
-    let summary = drain_outbox(diary, &uploader, RetryPolicy::default(), &mut rand::rng()).await?;
+    let summary = drain_outbox(diary, &uploader, wallet.policy, &mut rand::rng()).await?;
     Ok(summary)
 }
 
@@ -457,10 +464,12 @@ fn trusted_keys(hex_keys: &[String], flag: &str) -> anyhow::Result<TrustedKeys> 
     Ok(TrustedKeys::new(keys))
 }
 
-/// The wallet and the file it lives in (secret: written atomically, readable by its owner only).
+/// The wallet and the file it lives in (secret: written atomically, readable by its owner
+/// only), with the upload retry policy the uploads made with it follow.
 struct WalletFile {
     path: PathBuf,
     wallet: Wallet,
+    policy: RetryPolicy,
 }
 
 impl WalletFile {
@@ -473,7 +482,11 @@ impl WalletFile {
             Err(e) => return Err(e).with_context(|| format!("wallet {}", path.display())),
         };
         wallet.prune(Day(u32::try_from(now / DAY_SECS).unwrap_or(u32::MAX)));
-        Ok(Self { path, wallet })
+        Ok(Self {
+            path,
+            wallet,
+            policy: RetryPolicy::default(),
+        })
     }
 
     fn save(&self) -> anyhow::Result<()> {

@@ -109,17 +109,28 @@ impl Presenter for WalletPresenter {
         window: u64,
         report: &PreparedReport,
     ) -> Result<Vec<u8>, UploadError> {
-        let ticket = report.ticket.ok_or_else(|| {
-            UploadError::Rejected("no credential presentation was reserved for the report".into())
-        })?;
-        let ticket = Ticket {
-            key_id: KeyId(ticket.key_id),
-            nonce: ticket.nonce,
-        };
-        self.0
-            .present(task, window, ticket, &mut rand::rng())
-            .map_err(|e| UploadError::Rejected(format!("credential: {e}")))
+        present_ticket(&self.0, task, window, report)
     }
+}
+
+/// The presentation of `report`'s ticket with `wallet`'s credential (what [`WalletPresenter`]
+/// does, for presenters that hold many wallets).
+pub fn present_ticket(
+    wallet: &Wallet,
+    task: &TaskConfig,
+    window: u64,
+    report: &PreparedReport,
+) -> Result<Vec<u8>, UploadError> {
+    let ticket = report.ticket.ok_or_else(|| {
+        UploadError::Rejected("no credential presentation was reserved for the report".into())
+    })?;
+    let ticket = Ticket {
+        key_id: KeyId(ticket.key_id),
+        nonce: ticket.nonce,
+    };
+    wallet
+        .present(task, window, ticket, &mut rand::rng())
+        .map_err(|e| UploadError::Rejected(format!("credential: {e}")))
 }
 
 /// Reserves one presentation in `wallet` for each report (its credential and nonce go into the
@@ -188,10 +199,35 @@ impl<P: Presenter> GrpcUploader<P> {
         task: TaskConfig,
         presenter: P,
     ) -> Result<Self, GrpcError> {
-        let channel = channel(leader_url)?;
-        let poplar = Poplar1::new(task.bits as usize).map_err(|e| GrpcError::Task(task.id, e))?;
-        let client = UploadClient::new(channel);
+        let client = UploadClient::new(channel(leader_url)?);
         let leader_key = fetch_leader_key(client.clone()).await?;
+        Self::with_client(client, task, leader_key, presenter)
+    }
+
+    /// An uploader that seals to `leader_key` (the task file's current leader key, say) without
+    /// asking the leader first: reports can be sealed before the leader is reachable. The
+    /// channel connects on the first upload; call this inside a Tokio runtime.
+    pub fn with_leader_key(
+        leader_url: &str,
+        task: TaskConfig,
+        leader_key: HpkePublicKey,
+        presenter: P,
+    ) -> Result<Self, GrpcError> {
+        Self::with_client(
+            UploadClient::new(channel(leader_url)?),
+            task,
+            leader_key,
+            presenter,
+        )
+    }
+
+    fn with_client(
+        client: UploadClient<Channel>,
+        task: TaskConfig,
+        leader_key: HpkePublicKey,
+        presenter: P,
+    ) -> Result<Self, GrpcError> {
+        let poplar = Poplar1::new(task.bits as usize).map_err(|e| GrpcError::Task(task.id, e))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
@@ -215,8 +251,10 @@ impl<P: Presenter> GrpcUploader<P> {
         WindowGrid::of_task(&self.inner.task)
     }
 
-    /// The report as it goes on the wire, sealed now or taken from an earlier attempt.
-    fn sealed(&self, report: &PreparedReport) -> Result<v1::Report, UploadError> {
+    /// The report as it goes on the wire, sealed now (and kept for the upload and its retries)
+    /// or taken from an earlier call. Sealing ahead of uploading lets a caller spread the
+    /// Poplar1 work over threads; [`Uploader::upload`] seals what was not sealed before.
+    pub fn seal(&self, report: &PreparedReport) -> Result<v1::Report, UploadError> {
         if let Some(sealed) = lock(&self.inner.sealed).get(&report.report_id) {
             return Ok(sealed.clone());
         }
@@ -257,7 +295,7 @@ impl<P: Presenter> GrpcUploader<P> {
     }
 
     async fn send(&self, report: &PreparedReport) -> Result<(), UploadError> {
-        let wire = match self.sealed(report) {
+        let wire = match self.seal(report) {
             Ok(wire) => wire,
             Err(err) => {
                 self.settle(&report.report_id);
@@ -422,14 +460,12 @@ impl RegistryClient {
     pub async fn register(&self, venue: v1::RegisterVenueRequest) -> Result<Registered, Status> {
         let mut request = tonic::Request::new(venue);
         request.set_timeout(CALL_TIMEOUT);
-        let token = self
-            .token
-            .as_ref()
-            .ok_or_else(|| Status::unauthenticated("no bearer token given"))?;
-        let value = format!("Bearer {}", token.as_str())
-            .parse()
-            .map_err(|_| Status::invalid_argument("the token is not valid header text"))?;
-        request.metadata_mut().insert("authorization", value);
+        if let Some(token) = &self.token {
+            let value = format!("Bearer {}", token.as_str())
+                .parse()
+                .map_err(|_| Status::invalid_argument("the token is not valid header text"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
         let reply = self
             .client
             .clone()

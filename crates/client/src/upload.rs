@@ -341,6 +341,15 @@ pub struct UploadSummary {
     pub attempts: usize,
 }
 
+impl UploadSummary {
+    /// Adds the counts of `other` (another worker's share of the same uploads).
+    pub fn add(&mut self, other: &Self) {
+        self.acknowledged += other.acknowledged;
+        self.rejected += other.rejected;
+        self.attempts += other.attempts;
+    }
+}
+
 /// Why an outbox drain stopped early.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -380,7 +389,7 @@ pub async fn drain_outbox<U: Uploader, R: Rng + ?Sized>(
     let mut summary = UploadSummary::default();
     let mut done: Vec<[u8; 16]> = Vec::new();
     for report in &pending {
-        match upload_one(uploader, report, policy, rng, &mut summary).await {
+        match upload_with_retries(uploader, report, policy, rng, &mut summary).await {
             Ok(()) => done.push(report.report_id),
             Err((attempts, last)) => {
                 diary.remove_from_outbox(&done)?;
@@ -400,7 +409,12 @@ pub async fn drain_outbox<U: Uploader, R: Rng + ?Sized>(
     Ok(summary)
 }
 
-async fn upload_one<U: Uploader, R: Rng + ?Sized>(
+/// Uploads one report, retrying transient failures with backoff, and counts the outcome and
+/// every attempt into `summary`: `Ok` once the leader stored it or refused it for good, `Err`
+/// with the attempts made and the last error once `policy.max_attempts` are spent. For callers
+/// that keep reports elsewhere than a diary (many visitors simulated in one process, say); a
+/// phone uses [`drain_outbox`].
+pub async fn upload_with_retries<U: Uploader, R: Rng + ?Sized>(
     uploader: &U,
     report: &PreparedReport,
     policy: RetryPolicy,

@@ -88,6 +88,17 @@ pub fn format_clock(t: UnixSeconds) -> String {
     format!("{:02}:{:02}", (t % DAY) / 3600, (t % 3600) / 60)
 }
 
+/// The bounds of a window as `HH:MM` (UTC), or `HH:MM:SS` when the window does not start and
+/// end on whole minutes (windows shorter than an hour, in tests and short-window tasks).
+pub fn format_window(start: UnixSeconds, secs: u32) -> (String, String) {
+    let end = start + u64::from(secs);
+    if start.is_multiple_of(60) && end.is_multiple_of(60) {
+        return (format_clock(start), format_clock(end));
+    }
+    let with_seconds = |t: UnixSeconds| format!("{}:{:02}", format_clock(t), t % 60);
+    (with_seconds(start), with_seconds(end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +112,19 @@ mod tests {
         for day in (0..30_000u64).step_by(37) {
             assert_eq!(parse_day(&format_day(day * DAY)), Some(day * DAY));
         }
+    }
+
+    #[test]
+    fn windows_show_seconds_only_when_not_on_whole_minutes() {
+        let t = 1_796_301_000; // 2026-12-03 12:30
+        assert_eq!(
+            format_window(t - 1800, 3600),
+            ("12:00".into(), "13:00".into())
+        );
+        assert_eq!(
+            format_window(t + 4, 3),
+            ("12:30:04".into(), "12:30:07".into())
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use crate::civil::{DAY, format_clock, format_day, format_minute};
+use crate::civil::{DAY, format_clock, format_day, format_minute, format_window};
 use crate::map;
 use crate::view::{AlertCursor, AlertLevel, AlertSummary, AlertView, BatchView, VenueView};
 
@@ -220,6 +220,7 @@ fn alert_table(html: &mut String, model: &PageModel<'_>, shown: &[&AlertView]) {
     }
     for a in shown.iter().take(MAX_ROWS) {
         let new = a.cursor > model.seen;
+        let (from, to) = format_window(a.window_start, a.window_secs);
         let _ = write!(
             html,
             r#"<tr class="alert{row_class}" data-venue="{code:x}" data-level="{l}"><td>{badge}</td><td>{name} <code>{code:08x}</code></td><td>{cat}</td><td>{day} {from}–{to}</td><td class="num">{count} ± {ci:.1}</td><td><span class="pill level-{l}">{l}</span></td><td>{rule}</td><td>{seen}</td></tr>"#,
@@ -234,8 +235,6 @@ fn alert_table(html: &mut String, model: &PageModel<'_>, shown: &[&AlertView]) {
             name = esc(&a.venue_name),
             cat = esc(&a.category),
             day = format_day(a.window_start),
-            from = format_clock(a.window_start),
-            to = format_clock(a.window_start + u64::from(a.window_secs)),
             count = a.noisy_count,
             ci = 1.96 * a.stddev,
             rule = esc(&a.rule),
@@ -263,12 +262,12 @@ fn batch_table(html: &mut String, batches: &[BatchView]) {
             format!("collected {}", format_clock(t))
         });
         let total = (b.epsilon_spent + b.epsilon_left).max(f64::MIN_POSITIVE);
+        let (from, end) = format_window(b.window_start, b.window_secs);
         let _ = write!(
             html,
-            r#"<tr><td>{task}</td><td>{start}–{end}</td><td>{state}</td><td class="num">{acc}</td><td class="num">{rej}</td><td>{mode}</td><td class="num">{spent:.3}</td><td class="num"><span class="budget"><span style="width:{pct:.0}%"></span></span> {left:.3}</td><td class="num">{delta:e}</td><td class="num">{alerts}</td></tr>"#,
+            r#"<tr><td>{task}</td><td>{day} {from}–{end}</td><td>{state}</td><td class="num">{acc}</td><td class="num">{rej}</td><td>{mode}</td><td class="num">{spent:.3}</td><td class="num"><span class="budget"><span style="width:{pct:.0}%"></span></span> {left:.3}</td><td class="num">{delta:e}</td><td class="num">{alerts}</td></tr>"#,
             task = esc(&b.task),
-            start = format_minute(b.window_start),
-            end = format_clock(b.window_start + u64::from(b.window_secs)),
+            day = format_day(b.window_start),
             acc = b.accepted,
             rej = b.rejected,
             mode = b.search_mode.as_str(),

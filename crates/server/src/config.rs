@@ -18,6 +18,8 @@
 //! job_size = 1000
 //! dashboard_token_file = "dashboard.token"  # collector: dashboard on admin_listen (see docs/dashboard.md)
 //! exposure_key_file = "exposure.key"   # collector: Ed25519 seed (64 hex digits) signing /exposure-list
+//! registry_key_file = "registry.key"   # collector: the registry's key (`hotspot venue keygen`), signs posters
+//! payload_host = "checkin.example.org" # collector: host of the payload URLs it signs
 //! [[webhooks]]                         # collector: alert receivers, one table each
 //! name = "ops"
 //! url = "https://alerts.example/hook"
@@ -47,7 +49,11 @@
 //! `HOTSPOT_VERIFY_KEY` (64 hex digits, replaces the verify key file),
 //! `HOTSPOT_CREDENTIAL_KEY`, `HOTSPOT_ISSUER_HASH_KEY` (64 hex digits each),
 //! `HOTSPOT_ISSUER_TOKEN`, `HOTSPOT_DASHBOARD_TOKEN` and `HOTSPOT_EXPOSURE_KEY` (each replaces
-//! the file of the same name).
+//! the file of the same name), `HOTSPOT_REGISTRY_KEY` (64 hex digits, the registry key's
+//! secret; replaces `registry_key_file`). `HOTSPOT_PAYLOAD_HOST` overrides `payload_host`.
+//!
+//! With a registry key the collector serves the `Registry` service (crates/server `registry`)
+//! to holders of its dashboard token.
 //!
 //! The issuer needs no task and no HPKE key: `tasks` may be left out of its file.
 
@@ -59,10 +65,16 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use hotspot_core::envelope::{HpkeKeypair, HpkeKeyring};
-use hotspot_core::task::{DUMMY_VENUE_CODE, TaskConfig, TaskId, decode_hex};
+use hotspot_core::task::{TaskConfig, TaskId, decode_hex};
 use hotspot_core::venue::VenueCategory;
 
+use hotspot_client::registry::RegistryKey;
+
+use crate::registry::VenueField;
 use crate::storage::VenueRecord;
+
+/// Host of payload URLs when the configuration names none.
+pub const DEFAULT_PAYLOAD_HOST: &str = "checkin.hotspot.example";
 
 /// Errors loading a configuration. Each names the field or variable at fault; none carries a
 /// secret value.
@@ -162,6 +174,8 @@ struct ConfigToml {
     webhooks: Vec<crate::dashboard::WebhookToml>,
     #[serde(default)]
     venues: Vec<VenueToml>,
+    registry_key_file: Option<PathBuf>,
+    payload_host: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +262,10 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// The collector's dashboard token, exposure-list key and webhooks.
     pub dashboard: crate::dashboard::DashboardConfig,
+    /// The registry's signing key (collector): with it, the `Registry` service is served.
+    pub registry_key: Option<std::sync::Arc<RegistryKey>>,
+    /// Host of the venue payload URLs the registry signs.
+    pub payload_host: String,
 }
 
 /// The 32-byte Poplar1 verification key. Zeroized on drop, never printed.
@@ -402,6 +420,33 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         env,
     )?;
 
+    let registry_key = match env.var("HOTSPOT_REGISTRY_KEY") {
+        Some(hex) => Some(RegistryKey::from_secret(&*parse_secret32(
+            "HOTSPOT_REGISTRY_KEY",
+            &hex,
+        )?)),
+        None => raw
+            .registry_key_file
+            .map(|p| {
+                RegistryKey::load(&base.join(p))
+                    .map_err(|e| field("registry_key_file", e.to_string()))
+            })
+            .transpose()?,
+    }
+    .map(std::sync::Arc::new);
+    let payload_host = over("HOTSPOT_PAYLOAD_HOST", raw.payload_host)
+        .unwrap_or_else(|| DEFAULT_PAYLOAD_HOST.to_owned());
+    if payload_host.is_empty()
+        || !payload_host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:".contains(c))
+    {
+        return Err(field(
+            "payload_host",
+            "must be a host name like checkin.example.org",
+        ));
+    }
+
     let config = ServerConfig {
         role: raw.role,
         listen,
@@ -420,12 +465,28 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
         search_poll_seconds: raw.search_poll_seconds.unwrap_or(5),
         tls,
         dashboard,
+        registry_key,
+        payload_host,
     };
     check_role(&config)?;
     Ok(config)
 }
 
 fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
+    if c.registry_key.is_some() {
+        if c.role != ServerRole::Collector {
+            return Err(field(
+                "registry_key_file",
+                "only the collector keeps the venue registry",
+            ));
+        }
+        if c.dashboard.token.is_none() {
+            return Err(field(
+                "registry_key_file",
+                "the registry needs the collector's bearer token (dashboard_token_file)",
+            ));
+        }
+    }
     if c.role == ServerRole::Issuer {
         return match (&c.credential_key, &c.issuer_hash_key) {
             (None, _) => Err(field(
@@ -532,12 +593,6 @@ fn keypair(name: &str, key_id: u32, hex: &str) -> Result<HpkeKeypair, ConfigErro
         .map_err(|_| field(name, "not an X25519 private key"))
 }
 
-/// Longest venue name and address, in characters (as on the QR payload).
-const MAX_VENUE_NAME: usize = 80;
-const MAX_VENUE_ADDRESS: usize = 120;
-/// Longest default check-in duration, in minutes (a day).
-const MAX_DEFAULT_MINUTES: u32 = 24 * 60;
-
 /// Checks every `[[venues]]` entry; errors name the entry and field (`venues[2].capacity`).
 fn parse_venues(
     entries: &[VenueToml],
@@ -549,46 +604,14 @@ fn parse_venues(
     let mut out = Vec::with_capacity(entries.len());
     for (i, v) in entries.iter().enumerate() {
         let bad = |name: &str, reason: &str| field(&format!("venues[{i}].{name}"), reason);
-        if v.code == DUMMY_VENUE_CODE {
-            return Err(bad("code", "0 is reserved for dummy reports"));
-        }
-        if min_bits < 64 && v.code >> min_bits != 0 {
-            return Err(bad("code", "does not fit in a task's `bits`"));
-        }
         if !seen.insert(v.code) {
             return Err(bad("code", "registered twice"));
-        }
-        let chars = v.name.chars().count();
-        if chars == 0 || chars > MAX_VENUE_NAME {
-            return Err(bad("name", "must be 1 to 80 characters"));
-        }
-        if v.name.chars().any(char::is_control) {
-            return Err(bad("name", "control characters are not allowed"));
-        }
-        if v.address.chars().count() > MAX_VENUE_ADDRESS || v.address.chars().any(char::is_control)
-        {
-            return Err(bad(
-                "address",
-                "must be at most 120 characters, without control characters",
-            ));
-        }
-        if !(v.lat.is_finite() && (-90.0..=90.0).contains(&v.lat)) {
-            return Err(bad("lat", "must be a latitude in -90..=90"));
-        }
-        if !(v.lon.is_finite() && (-180.0..=180.0).contains(&v.lon)) {
-            return Err(bad("lon", "must be a longitude in -180..=180"));
         }
         let category: VenueCategory = v
             .category
             .parse()
             .map_err(|e: hotspot_core::venue::VenueError| bad("category", &e.to_string()))?;
-        if v.capacity == 0 {
-            return Err(bad("capacity", "must be at least 1"));
-        }
-        if v.default_minutes == 0 || v.default_minutes > MAX_DEFAULT_MINUTES {
-            return Err(bad("default_minutes", "must be 1 to 1440"));
-        }
-        out.push(VenueRecord {
+        let record = VenueRecord {
             code: v.code,
             name: v.name.clone(),
             address: v.address.clone(),
@@ -598,7 +621,17 @@ fn parse_venues(
             capacity: v.capacity,
             default_minutes: v.default_minutes,
             registered_unix: now,
-        });
+        };
+        crate::registry::check_venue(&record, min_bits).map_err(|e| {
+            let name = match e.field {
+                VenueField::Code => "code",
+                VenueField::Latitude => "lat",
+                VenueField::Longitude => "lon",
+                other => other.name(),
+            };
+            bad(name, &e.reason)
+        })?;
+        out.push(record);
     }
     Ok(out)
 }
@@ -710,6 +743,33 @@ mod tests {
             .replace("helper_url", "leader_url");
         std::fs::write(&path, format!("{text}{venues}")).unwrap();
         ServerConfig::load(&path, &MapEnv(HashMap::new()))
+    }
+
+    #[test]
+    fn a_registry_key_needs_the_collector_and_its_token() {
+        let path = write_setup(&dir("registry"));
+        let leader_text = std::fs::read_to_string(&path).unwrap();
+        let key = ("HOTSPOT_REGISTRY_KEY", "44".repeat(32));
+        let token = ("HOTSPOT_DASHBOARD_TOKEN", "a-long-enough-token".to_string());
+        let err = ServerConfig::load(&path, &MapEnv(HashMap::from([key.clone()]))).unwrap_err();
+        assert!(err.to_string().contains("registry_key_file"), "{err}");
+
+        let collector = leader_text
+            .replace("role = \"leader\"", "role = \"collector\"")
+            .replace("helper_url", "leader_url")
+            + "admin_listen = \"127.0.0.1:9003\"\n";
+        std::fs::write(&path, &collector).unwrap();
+        let err = ServerConfig::load(&path, &MapEnv(HashMap::from([key.clone()]))).unwrap_err();
+        assert!(err.to_string().contains("bearer token"), "{err}");
+        let config = ServerConfig::load(&path, &MapEnv(HashMap::from([key, token]))).unwrap();
+        assert!(config.registry_key.is_some());
+        assert_eq!(config.payload_host, DEFAULT_PAYLOAD_HOST);
+        assert!(!format!("{config:?}").contains(&"44".repeat(8)));
+
+        let bad_host = format!("{collector}payload_host = \"a b\"\n");
+        std::fs::write(&path, bad_host).unwrap();
+        let err = ServerConfig::load(&path, &MapEnv(HashMap::new())).unwrap_err();
+        assert!(err.to_string().contains("payload_host"), "{err}");
     }
 
     #[test]

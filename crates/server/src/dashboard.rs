@@ -23,10 +23,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use hotspot_core::task::{TaskConfig, TaskId, TaskKind, decode_hex};
+use hotspot_core::task::{SearchMode, TaskConfig, TaskId, TaskKind, decode_hex};
 use hotspot_dashboard::exposure::SigningKey;
 use hotspot_dashboard::view::{
-    AlertCursor, AlertFilter, AlertLevel, AlertSummary, AlertView, BatchView, VenueView,
+    AlertCursor, AlertFilter, AlertLevel, AlertSummary, AlertView, BatchView, SearchModeView,
+    VenueView,
 };
 use hotspot_dashboard::webhook::{
     Outbox, OutboxError, PendingDelivery, RetryPolicy, UnixMillis, WebhookDispatcher,
@@ -414,8 +415,11 @@ impl CollectorDashboard {
             window_secs,
             level: AlertLevel::parse(&row.level).unwrap_or(fallback),
             noisy_count: row.count,
-            // The store keeps no noise scale per alert yet.
-            stddev: 0.0,
+            stddev: if row.stddev.is_finite() && row.stddev >= 0.0 {
+                row.stddev
+            } else {
+                0.0
+            },
             rule: row.rule.clone(),
             first_seen: u64::try_from(row.created_unix).unwrap_or(0),
         }
@@ -481,9 +485,34 @@ impl DashboardSource for CollectorDashboard {
         })
     }
 
-    fn batches(&self, _limit: usize) -> Result<Vec<BatchView>, SourceError> {
-        // The store records no per-batch summary (accepted, rejected, mode, budget) yet.
-        Ok(Vec::new())
+    fn batches(&self, limit: usize) -> Result<Vec<BatchView>, SourceError> {
+        let summaries = self.store.batch_summaries().map_err(unavailable)?;
+        let mut out: Vec<BatchView> = summaries
+            .iter()
+            .map(|b| {
+                let kind = self.tasks.get(&b.batch.task).map(|t| t.kind);
+                let (window_start, window_secs) = self.window_of(&b.batch.task, b.batch.window);
+                BatchView {
+                    task: task_label(&b.batch.task, kind),
+                    window_start,
+                    window_secs,
+                    accepted: b.accepted,
+                    rejected: b.rejected,
+                    search_mode: match b.mode {
+                        SearchMode::Registry => SearchModeView::Registry,
+                        SearchMode::Open => SearchModeView::Open,
+                    },
+                    epsilon_spent: b.epsilon_spent,
+                    epsilon_left: b.epsilon_left,
+                    delta: b.delta,
+                    alerts: u32::try_from(b.alerts).unwrap_or(u32::MAX),
+                    collected_at: u64::try_from(b.finished_unix).ok(),
+                }
+            })
+            .collect();
+        out.sort_by_key(|b| std::cmp::Reverse((b.window_start, b.task.clone())));
+        out.truncate(limit);
+        Ok(out)
     }
 
     fn venues(&self) -> Result<Vec<VenueView>, SourceError> {
@@ -632,7 +661,6 @@ mod tests {
     use crate::storage::sqlite::SqliteStore;
     use crate::storage::{BatchKey, Store, VenueRecord};
     use hotspot_core::envelope::HpkePublicKey;
-    use hotspot_core::task::SearchMode;
     use hotspot_core::venue::VenueCategory;
     use hotspot_dashboard::conformance;
 
@@ -691,15 +719,15 @@ mod tests {
         let summary = crate::storage::BatchSummary {
             batch,
             mode: SearchMode::Registry,
-            noise: false,
-            accepted: 0,
-            rejected: 0,
+            noise: true,
+            accepted: 40 + batch.window,
+            rejected: 2,
             alerts: 1,
-            rho_spent: 0.0,
-            rho_left: 0.0,
-            epsilon_spent: 0.0,
-            epsilon_left: 0.0,
-            delta: 0.0,
+            rho_spent: 0.01,
+            rho_left: 0.2,
+            epsilon_spent: 0.5,
+            epsilon_left: 2.0,
+            delta: 1e-9,
             finished_unix: 0,
         };
         let stored = store.record_search(&summary, &[row]).unwrap();
@@ -756,7 +784,28 @@ mod tests {
         assert_eq!(dash.alerts(&bars, 100).unwrap().len(), 15);
         assert_eq!(dash.venues().unwrap().len(), 5);
         assert_eq!(all[0].task, format!("crowding-{}", "ab".repeat(4)));
-        assert!(all.iter().all(|a| a.window_secs == 3600));
+        assert!(all.iter().all(|a| a.window_secs == 3600 && a.stddev == 1.0));
+
+        // One batch per stored search, newest window first, with its counts and budget.
+        let batches = dash.batches(10).unwrap();
+        assert_eq!(batches.len(), 10);
+        assert!(
+            batches
+                .windows(2)
+                .all(|b| b[0].window_start > b[1].window_start)
+        );
+        let newest = &batches[0];
+        assert_eq!(newest.window_start, 24 * 3600);
+        assert_eq!(
+            (newest.accepted, newest.rejected, newest.alerts),
+            (64, 2, 1)
+        );
+        assert_eq!(newest.search_mode, SearchModeView::Registry);
+        assert_eq!(
+            (newest.epsilon_spent, newest.epsilon_left, newest.delta),
+            (0.5, 2.0, 1e-9)
+        );
+        assert_eq!(dash.batches(100).unwrap().len(), 25);
     }
 
     #[test]

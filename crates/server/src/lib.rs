@@ -11,6 +11,7 @@
 //! | [`leader`] | the leader's aggregation jobs and the `Collection` service |
 //! | [`helper`] | the helper's `Aggregation` service |
 //! | [`collector`] | the search driver, alerts, the alert stream |
+//! | [`registry`] | the collector's venue registry: `RegisterVenue` signs a venue's QR payload |
 //! | [`admin`] | `/healthz`, `/readyz`, `/metrics`, and the collector's dashboard |
 //! | [`dashboard`] | the collector's dashboard, webhooks and exposure list over its store |
 //! | [`serve`] | wiring: one role, health, reflection, mTLS, graceful shutdown |
@@ -28,6 +29,7 @@ pub mod issuer;
 pub mod leader;
 pub mod node;
 pub mod noise;
+pub mod registry;
 pub mod serve;
 pub mod storage;
 pub mod upload;

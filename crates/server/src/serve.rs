@@ -20,6 +20,7 @@ use crate::helper::AggregationService;
 use crate::issuer::IssuanceService;
 use crate::leader::CollectionService;
 use crate::node::Node;
+use crate::registry::RegistryService;
 use crate::storage::Store;
 use crate::storage::sqlite::SqliteStore;
 use crate::upload::{Committer, UploadService};
@@ -175,7 +176,20 @@ pub async fn run(
             health
                 .set_serving::<v1::collector_server::CollectorServer<CollectorService>>()
                 .await;
-            router.add_service(v1::collector_server::CollectorServer::new(service))
+            let registry = match (&config.registry_key, &config.dashboard.token) {
+                (Some(key), Some(token)) => Some(v1::registry_server::RegistryServer::new(
+                    RegistryService::new(
+                        Arc::clone(&node),
+                        Arc::clone(key),
+                        config.payload_host.clone(),
+                        token.clone(),
+                    ),
+                )),
+                _ => None,
+            };
+            router
+                .add_service(v1::collector_server::CollectorServer::new(service))
+                .add_optional_service(registry)
         }
         ServerRole::Issuer => {
             let service = IssuanceService::new(&config, store)?;
