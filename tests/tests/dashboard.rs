@@ -83,24 +83,29 @@ fn dashboard_spec(window_seconds: u64, noise: bool) -> ClusterSpec {
     spec
 }
 
-/// Uploads `n` check-ins for each `(venue, n)` into `window`.
+/// Uploads `n` check-ins for each `(venue, n)` into `window`; the visitors' credentials are
+/// obtained first, in one go, so that the uploads fit in a short window.
 async fn upload(cluster: &Cluster, window: u64, counts: &[(u64, usize)]) {
+    let codes: Vec<u64> = counts
+        .iter()
+        .flat_map(|&(venue, n)| std::iter::repeat_n(venue, n))
+        .collect();
+    let reports = reports_for(cluster, &codes, window);
     let mut client = upload_client(cluster).await;
-    for &(venue, n) in counts {
-        for _ in 0..n {
-            client
-                .upload(v1::UploadRequest {
-                    report: Some(report(cluster, venue, window)),
-                })
-                .await
-                .unwrap();
-        }
+    for report in reports {
+        client
+            .upload(v1::UploadRequest {
+                report: Some(report),
+            })
+            .await
+            .unwrap();
     }
 }
 
-/// Uploads into the current window, waits for its seal and searches it.
+/// Uploads into the next window (open to uploads within the clock-skew allowance, and so
+/// still open when the credentials have been obtained), waits for its seal and searches it.
 async fn collect(cluster: &Cluster, counts: &[(u64, usize)]) -> v1::RunSearchResponse {
-    let window = current_window(cluster);
+    let window = current_window(cluster) + 1;
     upload(cluster, window, counts).await;
     wait_sealed(cluster, window).await;
     search(cluster, window).await.unwrap()
