@@ -210,7 +210,7 @@ fn hour_strip(html: &mut String, model: &PageModel<'_>) {
 fn alert_table(html: &mut String, model: &PageModel<'_>, shown: &[&AlertView]) {
     let _ = write!(
         html,
-        r#"<section class="panel"><h2>Alerts {}</h2><table id="alerts"><thead><tr><th></th><th>Venue</th><th>Category</th><th>Hour (UTC)</th><th>Noisy count ± 95%</th><th>Level</th><th>Rule</th><th>First seen (UTC)</th></tr></thead><tbody>"#,
+        r#"<section class="panel"><h2>Alerts {}</h2><table id="alerts"><thead><tr><th></th><th>Venue</th><th>Category</th><th>Window (UTC)</th><th>Noisy count ± 95%</th><th>Level</th><th>Rule</th><th>First seen (UTC)</th></tr></thead><tbody>"#,
         esc(&selection_label(model))
     );
     if shown.is_empty() {
