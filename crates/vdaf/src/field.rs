@@ -279,6 +279,15 @@ impl Field255 {
     pub fn limbs(&self) -> [u64; 4] {
         self.0
     }
+
+    /// [`FieldElement::from_random`] on 32 bytes given as four little-endian limbs: clears the
+    /// top bit, rejects (`None`) a value not below p.
+    #[inline(always)]
+    pub fn from_random_limbs(mut limbs: [u64; 4]) -> Option<Self> {
+        limbs[3] &= 0x7fff_ffff_ffff_ffff;
+        let (_, borrow) = sub4(&limbs, &P255);
+        borrow.then_some(Field255(limbs))
+    }
 }
 
 #[inline(always)]
