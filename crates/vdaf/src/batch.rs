@@ -30,11 +30,11 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::error::VdafError;
-use crate::field::{Field64, Field255, FieldElement};
+use crate::field::{Field64, Field255, FieldElement, SketchSums255};
 use crate::idpf::{EvalScratch, LeafWalk, PrefixTree};
 use crate::poplar1::{
     AggregateShare, AggregationParam, FieldVec, InputShare, LEAF_CHUNK, NONCE_SIZE, Poplar1,
-    PublicShare, ReportEval, VERIFY_KEY_SIZE, WalkState, add_to_sketch, check_ctx,
+    PublicShare, ReportEval, VERIFY_KEY_SIZE, WalkState, check_ctx,
 };
 use crate::xof::StreamsX4;
 
@@ -824,7 +824,7 @@ impl Poplar1 {
 
         gs.values.resize(GROUP * LEAF_CHUNK, [Field255::ZERO; 2]);
         gs.rs.resize(GROUP * LEAF_CHUNK, Field255::ZERO);
-        let mut sums = [[Field255::ZERO; 3]; GROUP];
+        let mut sums: [SketchSums255; GROUP] = Default::default();
         let mut offsets = [0usize; GROUP];
         loop {
             let mut got = [0usize; GROUP];
@@ -845,7 +845,7 @@ impl Poplar1 {
             streams.next_vecs(&mut outs);
             for k in 0..live.len() {
                 let values = &gs.values[k * LEAF_CHUNK..][..got[k]];
-                add_to_sketch(&mut sums[k], values, outs[k]);
+                sums[k].add_chunk(values, outs[k]);
                 let Some(dest) = acc.get_mut(offsets[k]..offsets[k] + got[k]) else {
                     continue;
                 };
@@ -859,7 +859,8 @@ impl Poplar1 {
         for (k, (i, entry, _)) in live.into_iter().enumerate() {
             let input_share = &entry.shares.1;
             let abc = ev.leaf_abc(agg_id, &reports[i].nonce, input_share);
-            let sketch: [Field255; 3] = core::array::from_fn(|j| sums[k][j] + abc[j]);
+            let sums = sums[k].finish();
+            let sketch: [Field255; 3] = core::array::from_fn(|j| sums[j] + abc[j]);
             slots[i] = Some(InitSlot {
                 ab: input_share.corr_leaf.map(FieldElem::Leaf),
                 sketch: sketch.map(FieldElem::Leaf),

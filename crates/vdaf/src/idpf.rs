@@ -18,13 +18,12 @@
 //! per-candidate array of the whole level is built. Memory access depends only on the
 //! (public) prefixes; control bits (secret) act through masks.
 
-use aes::Block;
 use subtle::Choice;
 use zeroize::Zeroize;
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement};
-use crate::xof::{FixedKeyAes128, SeededXof, XofTurboShake128, counter_block};
+use crate::xof::{FixedKeyAes128, HASH_CHUNK, SeededXof, XofTurboShake128, counter_block};
 
 /// Version byte of the domain-separation tags (draft 18).
 pub(crate) const VERSION: u8 = 18;
@@ -458,35 +457,17 @@ pub struct EvalScratch {
     ctrl: Vec<u8>,
     next_seeds: Vec<u128>,
     next_ctrl: Vec<u8>,
-    xs: Vec<u128>,
-    conv: Vec<u128>,
     values: Vec<u128>,
-    blocks: Vec<Block>,
 }
 
+/// Reused from report to report (each evaluation overwrites what it reads), wiped on drop.
 impl Drop for EvalScratch {
     fn drop(&mut self) {
-        self.wipe();
-    }
-}
-
-impl EvalScratch {
-    fn wipe(&mut self) {
-        for v in [
-            &mut self.seeds,
-            &mut self.next_seeds,
-            &mut self.xs,
-            &mut self.conv,
-            &mut self.values,
-        ] {
+        for v in [&mut self.seeds, &mut self.next_seeds, &mut self.values] {
             v.zeroize();
         }
         self.ctrl.zeroize();
         self.next_ctrl.zeroize();
-        for b in self.blocks.iter_mut() {
-            *b = Block::default();
-        }
-        self.blocks.clear();
     }
 }
 
@@ -640,7 +621,7 @@ fn walk_depths(
 
 /// One inner depth: extend (one block per needed child: block `bit` of the parent's stream),
 /// correct, convert the children (1 block each for the next seed; the target depth also
-/// computes the value block).
+/// computes the value block). Chunk by chunk, [`HASH_CHUNK`] AES blocks per call.
 fn inner_depth(
     cw: &CorrectionWord<Field64>,
     keys: &NodeKeys,
@@ -648,47 +629,56 @@ fn inner_depth(
     is_target: bool,
     scratch: &mut EvalScratch,
 ) {
-    // Extend: the child with bit b of a parent with seed s is block b of s's stream,
-    // hash(s XOR le128(b)).
-    scratch.xs.clear();
-    scratch.xs.extend(
-        depth
-            .parent
-            .iter()
-            .zip(&depth.bit)
-            .map(|(&p, &bit)| scratch.seeds[p as usize] ^ u128::from(bit)),
-    );
-    keys.extend.hash_u128s(&mut scratch.xs, &mut scratch.blocks);
-
-    // Correct each child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s & t_parent).
-    let cw_seed = u128::from_le_bytes(cw.seed);
-    scratch.next_ctrl.clear();
-    scratch.conv.clear();
-    for ((&p, &bit), &child) in depth.parent.iter().zip(&depth.bit).zip(&scratch.xs) {
-        let t_parent = scratch.ctrl[p as usize];
-        scratch
-            .next_ctrl
-            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
-        let seed = (child & !1) ^ (cw_seed & mask128(t_parent));
-        scratch.conv.push(seed);
-        if is_target {
-            scratch.conv.push(seed ^ 1);
-        }
-    }
-
-    // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
-    keys.convert
-        .hash_u128s(&mut scratch.conv, &mut scratch.blocks);
-    scratch.next_seeds.clear();
+    let n = depth.parent.len();
+    scratch.next_seeds.resize(n, 0);
+    scratch.next_ctrl.resize(n, 0);
     if is_target {
-        scratch.values.clear();
-        for pair in scratch.conv.chunks_exact(2) {
-            scratch.next_seeds.push(pair[0]);
-            scratch.values.push(pair[1]);
-        }
-    } else {
-        scratch.next_seeds.extend_from_slice(&scratch.conv);
+        scratch.values.resize(n, 0);
     }
+    let cw_seed = u128::from_le_bytes(cw.seed);
+    let per_child = if is_target { 2 } else { 1 };
+    let mut ext = [0u128; HASH_CHUNK];
+    let mut conv = [0u128; HASH_CHUNK];
+    for start in (0..n).step_by(HASH_CHUNK / per_child) {
+        let end = (start + HASH_CHUNK / per_child).min(n);
+        let parents = &depth.parent[start..end];
+        let bits = &depth.bit[start..end];
+        let ext = &mut ext[..end - start];
+        let conv = &mut conv[..per_child * (end - start)];
+
+        // Extend: the child with bit b of a parent with seed s is block b of s's stream,
+        // hash(s XOR le128(b)).
+        for ((x, &p), &bit) in ext.iter_mut().zip(parents).zip(bits) {
+            *x = scratch.seeds[p as usize] ^ u128::from(bit);
+        }
+        keys.extend.hash_u128s(ext);
+
+        // Correct each child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s &
+        // t_parent); the convert input blocks are s (and s ^ 1 at the target depth).
+        let ctrl_out = &mut scratch.next_ctrl[start..end];
+        for (i, ((&child, &p), &bit)) in ext.iter().zip(parents).zip(bits).enumerate() {
+            let t_parent = scratch.ctrl[p as usize];
+            ctrl_out[i] = (child as u8 & 1) ^ (cw.ctrl[usize::from(bit)] & t_parent);
+            let seed = (child & !1) ^ (cw_seed & mask128(t_parent));
+            conv[per_child * i] = seed;
+            if is_target {
+                conv[2 * i + 1] = seed ^ 1;
+            }
+        }
+
+        // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
+        keys.convert.hash_u128s(conv);
+        if is_target {
+            for (i, pair) in conv.chunks_exact(2).enumerate() {
+                scratch.next_seeds[start + i] = pair[0];
+                scratch.values[start + i] = pair[1];
+            }
+        } else {
+            scratch.next_seeds[start..end].copy_from_slice(conv);
+        }
+    }
+    ext.zeroize();
+    conv.zeroize();
 }
 
 /// The leaf level of one report, evaluated chunk by chunk: holds the nodes of the depth above
@@ -794,10 +784,11 @@ impl LeafWalk {
 
         // Extend the parents (XofTurboShake128, 32 bytes each), four per permutation.
         self.ext.clear();
+        let mut st = [[0u64; 4]; 25];
         for group in self.parents.seeds[p_lo..=p_hi].chunks(4) {
             let mut seeds = [0u128; 4];
             seeds[..group.len()].copy_from_slice(group);
-            let st = keys.leaf_extend_xof.hash_x4(&seeds);
+            keys.leaf_extend_xof.hash_x4(&seeds, &mut st);
             for k in 0..group.len() {
                 self.ext
                     .push([lanes_u128(&st, 0, k), lanes_u128(&st, 2, k)]);
@@ -824,7 +815,7 @@ impl LeafWalk {
         for (g, group) in self.conv.chunks(4).enumerate() {
             let mut seeds = [0u128; 4];
             seeds[..group.len()].copy_from_slice(group);
-            let st = keys.leaf_convert_xof.hash_x4(&seeds);
+            keys.leaf_convert_xof.hash_x4(&seeds, &mut st);
             for k in 0..group.len() {
                 let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
                 let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);
@@ -835,6 +826,9 @@ impl LeafWalk {
                 let i = 4 * g + k;
                 out[i] = node_output(&w, &cw.value, self.ctrl[i], negate);
             }
+        }
+        for lane in st.iter_mut() {
+            lane.zeroize();
         }
         self.next = end;
         end - start

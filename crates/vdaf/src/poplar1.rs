@@ -21,7 +21,7 @@ use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::VdafError;
-use crate::field::{Field64, Field255, FieldElement, decode_vec, encode_vec};
+use crate::field::{Field64, Field255, FieldElement, SketchSums255, decode_vec, encode_vec};
 use crate::idpf::{
     self, EvalScratch, IdpfPublicShare, LeafWalk, NodeCache, NodeKeys, PrefixTree, TreeOutput,
 };
@@ -933,17 +933,18 @@ impl ReportEval<'_> {
             let mut out = Vec::with_capacity(self.param.prefixes.len());
             let mut values = vec![[Field255::ZERO; 2]; LEAF_CHUNK];
             let mut rs = vec![Field255::ZERO; LEAF_CHUNK];
-            let mut sums = [Field255::ZERO; 3];
+            let mut sums = SketchSums255::default();
             loop {
                 let got = leaf.next_chunk(agg_id, public_share, keys, tree, &mut values);
                 if got == 0 {
                     break;
                 }
                 verify_prng.fill_vec(&mut rs[..got]);
-                add_to_sketch(&mut sums, &values[..got], &rs[..got]);
+                sums.add_chunk(&values[..got], &rs[..got]);
                 out.extend(values[..got].iter().map(|v| v[0]));
             }
             values.zeroize();
+            let sums = sums.finish();
             let abc = self.leaf_abc(agg_id, nonce, input_share);
             let sketch = (0..3).map(|i| sums[i] + abc[i]).collect();
             let a_share = FieldVec::Leaf(input_share.corr_leaf.to_vec());
@@ -1042,7 +1043,7 @@ pub(crate) const LEAF_CHUNK: usize = 256;
 
 /// Adds `[sum r_i y_i, sum r_i^2 y_i, sum r_i z_i]` over `values = (y_i, z_i)` to `sums`.
 #[inline]
-pub(crate) fn add_to_sketch<F: FieldElement>(sums: &mut [F; 3], values: &[[F; 2]], rs: &[F]) {
+fn add_to_sketch<F: FieldElement>(sums: &mut [F; 3], values: &[[F; 2]], rs: &[F]) {
     for (v, &r) in values.iter().zip(rs) {
         let ry = r * v[0];
         sums[0] += ry;

@@ -10,7 +10,7 @@
 //!   correlation-robust hash `hash(x) = AES(k, sigma(x)) XOR sigma(x)`,
 //!   `sigma(x_L || x_R) = x_R || (x_L XOR x_R)`. Because the key depends on the nonce only, one
 //!   key serves every node of one report's IDPF tree, and many blocks go through AES-NI in one
-//!   call ([`FixedKeyAes128::hash_blocks`]).
+//!   call ([`FixedKeyAes128::hash_u128s`]).
 //!
 //! TurboSHAKE128 (RFC 9861) is the sponge here ([`Sponge`], rate 168 bytes) over the
 //! permutation of [`crate::keccak`], so that the hot paths can run four sponges per
@@ -274,6 +274,10 @@ impl<S: ByteSource> XofStream<S> {
     }
 }
 
+/// Most blocks one AES call of [`FixedKeyAes128::hash_u128s`] gets: a multiple of the batches
+/// of the `aes` crate's backends (30 blocks with VAES, 8 with AES-NI).
+pub const HASH_CHUNK: usize = 120;
+
 /// The fixed AES-128 key of XofFixedKeyAes128 for one (dst, binder), section 6.2.2.
 ///
 /// Holding the expanded key is enough to compute any block of any seed's stream, so
@@ -297,48 +301,36 @@ impl FixedKeyAes128 {
     }
 
     /// Replaces each input block `x` by `AES(k, sigma(x)) XOR sigma(x)` (the hash of
-    /// section 6.2.2), all blocks in one pipelined AES call.
+    /// section 6.2.2).
     pub fn hash_blocks(&self, blocks: &mut [aes::Block]) {
-        let mut sigmas: Vec<aes::Block> = Vec::with_capacity(blocks.len());
-        for b in blocks.iter_mut() {
-            sigma_in_place(b);
-            sigmas.push(*b);
-        }
-        self.cipher.encrypt_blocks(blocks);
-        for (b, s) in blocks.iter_mut().zip(sigmas.iter()) {
-            for i in 0..16 {
-                b[i] ^= s[i];
+        let mut xs = [0u128; HASH_CHUNK];
+        for chunk in blocks.chunks_mut(HASH_CHUNK) {
+            let xs = &mut xs[..chunk.len()];
+            for (x, b) in xs.iter_mut().zip(chunk.iter()) {
+                *x = u128::from_le_bytes((*b).into());
+            }
+            self.hash_u128s(xs);
+            for (x, b) in xs.iter_mut().zip(chunk.iter_mut()) {
+                *b = aes::Block::from(x.to_le_bytes());
+                *x = 0;
             }
         }
     }
 
-    /// Like [`Self::hash_blocks`], reusing `scratch` for the sigma values (no allocation).
-    pub fn hash_blocks_with(&self, blocks: &mut [aes::Block], scratch: &mut Vec<aes::Block>) {
-        scratch.clear();
-        for b in blocks.iter_mut() {
-            sigma_in_place(b);
-            scratch.push(*b);
-        }
-        self.cipher.encrypt_blocks(blocks);
-        for (b, s) in blocks.iter_mut().zip(scratch.iter()) {
-            let x = u128::from_ne_bytes((*b).into()) ^ u128::from_ne_bytes((*s).into());
-            *b = x.to_ne_bytes().into();
-        }
-    }
-
     /// Hashes 128-bit inputs (blocks read as little-endian integers) in place:
-    /// `x -> AES(k, sigma(x)) XOR sigma(x)`, all through one pipelined AES call. `blocks` is
-    /// reusable scratch space.
-    pub fn hash_u128s(&self, xs: &mut [u128], blocks: &mut Vec<aes::Block>) {
-        blocks.clear();
-        for x in xs.iter_mut() {
-            let s = sigma128(*x);
-            *x = s;
-            blocks.push(aes::Block::from(s.to_le_bytes()));
-        }
-        self.cipher.encrypt_blocks(blocks);
-        for (x, b) in xs.iter_mut().zip(blocks.iter()) {
-            *x ^= u128::from_le_bytes((*b).into());
+    /// `x -> AES(k, sigma(x)) XOR sigma(x)`, [`HASH_CHUNK`] blocks per pipelined AES call.
+    pub fn hash_u128s(&self, xs: &mut [u128]) {
+        let mut blocks = [aes::Block::default(); HASH_CHUNK];
+        for chunk in xs.chunks_mut(HASH_CHUNK) {
+            let blocks = &mut blocks[..chunk.len()];
+            for (b, x) in blocks.iter_mut().zip(chunk.iter()) {
+                *b = aes::Block::from(sigma128(*x).to_le_bytes());
+            }
+            self.cipher.encrypt_blocks(blocks);
+            for (x, b) in chunk.iter_mut().zip(blocks.iter_mut()) {
+                *x = sigma128(*x) ^ u128::from_le_bytes((*b).into());
+                *b = aes::Block::default();
+            }
         }
     }
 
@@ -349,17 +341,6 @@ impl FixedKeyAes128 {
             seed: *seed,
             consumed: 0,
         })
-    }
-}
-
-/// `sigma(x_L || x_R) = x_R || (x_L XOR x_R)` on a 16-byte block.
-#[inline(always)]
-fn sigma_in_place(b: &mut aes::Block) {
-    for i in 0..8 {
-        let l = b[i];
-        let r = b[i + 8];
-        b[i] = r;
-        b[i + 8] = l ^ r;
     }
 }
 
@@ -519,11 +500,13 @@ impl SeededXof {
         }
     }
 
-    /// Hashes four seeds (little-endian `u128`s): returns the four permuted states after the
-    /// last message block, lane-interleaved; lanes 0 to 20 of state `k` are the first 168
+    /// Hashes four seeds (little-endian `u128`s) into `st`: the four permuted states after
+    /// the last message block, lane-interleaved; lanes 0 to 20 of state `k` are the first 168
     /// output bytes for `seeds[k]`.
-    pub fn hash_x4(&self, seeds: &[u128; 4]) -> State4 {
-        let mut st: State4 = core::array::from_fn(|i| [self.start[i]; 4]);
+    pub fn hash_x4(&self, seeds: &[u128; 4], st: &mut State4) {
+        for (lane, &s) in st.iter_mut().zip(&self.start) {
+            *lane = [s; 4];
+        }
         let contrib = seeds.map(|s| self.seed_lanes(s));
         for (b, block) in self.tail.chunks_exact(RATE_LANES).enumerate() {
             for (lane, &t) in st.iter_mut().zip(block) {
@@ -539,9 +522,8 @@ impl SeededXof {
                     }
                 }
             }
-            keccak::p1600_x4(&mut st);
+            keccak::p1600_x4(st);
         }
-        st
     }
 
     /// Hashes one seed: the permuted state after the last message block.
@@ -589,11 +571,6 @@ impl Pending {
         for lane in lanes {
             self.bytes.extend_from_slice(&lane.to_le_bytes());
         }
-    }
-
-    fn take_into(&mut self, out: &mut [u8]) {
-        out.copy_from_slice(&self.bytes[self.read..self.read + out.len()]);
-        self.read += out.len();
     }
 }
 
@@ -658,13 +635,12 @@ impl StreamsX4 {
             for (k, out) in outs.iter_mut().enumerate().take(self.active) {
                 let p = &mut self.pending[k];
                 while done[k] < out.len() && p.available() >= F::ENCODED_SIZE {
-                    let mut buf = [0u8; 32];
-                    p.take_into(&mut buf[..F::ENCODED_SIZE]);
-                    if let Some(x) = F::from_random(&buf[..F::ENCODED_SIZE]) {
+                    let bytes = &p.bytes[p.read..p.read + F::ENCODED_SIZE];
+                    p.read += F::ENCODED_SIZE;
+                    if let Some(x) = F::from_random(bytes) {
                         out[done[k]] = x;
                         done[k] += 1;
                     }
-                    buf.zeroize();
                 }
                 short |= done[k] < out.len();
             }
