@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use hotspot_benches::{CTX, Report, registry_workload, shard_all, zipf_measurements};
 use hotspot_vdaf::idpf::PrefixTree;
+use hotspot_vdaf::keccak;
 use hotspot_vdaf::xof::FixedKeyAes128;
 use hotspot_vdaf::{AggregationParam, BatchCache, LocalReport, Poplar1, Verdict};
 use prio::codec::{Decode, ParameterizedDecode};
@@ -216,19 +217,44 @@ fn per_report_ms(d: Duration, n: usize) -> f64 {
     d.as_secs_f64() * 1e3 / n as f64
 }
 
-/// Fixed-key AES-128 throughput of this machine (blocks per second), batched 4,096 blocks
-/// per call as the engine does at wide tree depths.
+/// Fixed-key AES-128 throughput of this machine (blocks per CPU second, one thread), batched
+/// 4,096 blocks per call as the engine does at wide tree depths.
 fn aes_blocks_per_second() -> f64 {
     let key = FixedKeyAes128::new(&[b"aes bound"], b"");
     let mut xs: Vec<u128> = (0..4096u128).collect();
-    let mut blocks = Vec::new();
-    let start = Instant::now();
+    let start = cpu_now();
     let mut done = 0u64;
-    while start.elapsed() < Duration::from_millis(300) {
-        key.hash_u128s(&mut xs, &mut blocks);
+    while cpu_now() - start < Duration::from_millis(500) {
+        key.hash_u128s(&mut xs);
         done += xs.len() as u64;
     }
-    done as f64 / start.elapsed().as_secs_f64()
+    done as f64 / (cpu_now() - start).as_secs_f64()
+}
+
+/// Keccak-p[1600, 12] throughput of this machine (permutations per CPU second, one thread):
+/// the 4-way path the leaf level uses, and the one-state path.
+fn keccak_permutations_per_second() -> (f64, f64) {
+    let mut states = [[0u64; 4]; 25];
+    let start = cpu_now();
+    let mut done = 0u64;
+    while cpu_now() - start < Duration::from_millis(500) {
+        for _ in 0..1024 {
+            keccak::p1600_x4(&mut states);
+        }
+        done += 4 * 1024;
+    }
+    let x4 = done as f64 / (cpu_now() - start).as_secs_f64();
+    let mut state = [0u64; 25];
+    let start = cpu_now();
+    let mut done = 0u64;
+    while cpu_now() - start < Duration::from_millis(500) {
+        for _ in 0..1024 {
+            keccak::p1600(&mut state);
+        }
+        done += 1024;
+    }
+    std::hint::black_box((states, state));
+    (x4, done as f64 / (cpu_now() - start).as_secs_f64())
 }
 
 /// AES blocks one report costs over the whole walk (both aggregators; the leaf level uses
@@ -398,9 +424,45 @@ fn registry(o: &Options) -> Result<()> {
     let ours_ms = per_report_ms(ours_time, n);
     let multi = multi.map(|(k, d)| (k, per_report_ms(d, n)));
     print_table(&reports[0], ours_ms, multi, prio_ms, prio_n);
+    print_registry_bounds(&param, ours_ms);
     println!("ms_per_report={ours_ms:.3}");
     println!("ratio_vs_prio={:.2}", prio_ms / ours_ms);
     Ok(())
+}
+
+/// The registry workload's two lower bounds on this machine, per report and both aggregators:
+/// Keccak-p[1600, 12] permutations of the leaf level (leaf nodes and the verification
+/// randomness) at the measured 4-way rate, and AES blocks of the inner depths at the measured
+/// batched rate.
+fn print_registry_bounds(param: &AggregationParam, ours_ms: f64) {
+    let tree = PrefixTree::new(usize::from(param.level()), param.prefixes());
+    let v = param.prefixes().len();
+    // Leaf depth: 1 per parent (extend) and 1 per leaf (convert); verification randomness:
+    // 32 bytes per candidate at 168 bytes per permutation, plus the one absorbing it.
+    let per_agg = tree.vartime_leaf_permutations() + (32 * v).div_ceil(168) + 1;
+    let perms = 2 * per_agg;
+    let (x4_rate, one_rate) = keccak_permutations_per_second();
+    let keccak_ms = perms as f64 / x4_rate * 1e3;
+    println!(
+        "Keccak bound (leaf level, both aggregators): {perms} permutations/report at {:.2} M/s \
+         (4-way; one state: {:.2} M/s) = {keccak_ms:.3} ms/report",
+        x4_rate / 1e6,
+        one_rate / 1e6
+    );
+    // Inner depths: 1 block to extend into each node, 1 to convert it.
+    let blocks = 2 * 2 * (tree.num_nodes() - v);
+    let rate = aes_blocks_per_second();
+    let aes_ms = blocks as f64 / rate * 1e3;
+    println!(
+        "AES bound (inner depths, both aggregators): {blocks} blocks/report at {:.0} M blocks/s \
+         = {aes_ms:.3} ms/report",
+        rate / 1e6
+    );
+    println!(
+        "bounds together: {:.3} ms/report; ours {ours_ms:.3} ms/report ({:.0}% of it in the bounds)",
+        keccak_ms + aes_ms,
+        100.0 * (keccak_ms + aes_ms) / ours_ms
+    );
 }
 
 fn print_table(sample: &Report, ours: f64, multi: Option<(usize, f64)>, prio: f64, prio_n: usize) {

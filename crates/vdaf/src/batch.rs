@@ -30,12 +30,13 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::error::VdafError;
-use crate::field::{Field64, Field255, FieldElement};
-use crate::idpf::{EvalScratch, PrefixTree};
+use crate::field::{Field64, Field255, FieldElement, SketchSums255};
+use crate::idpf::{EvalScratch, LeafWalk, PrefixTree};
 use crate::poplar1::{
-    AggregateShare, AggregationParam, FieldVec, InputShare, NONCE_SIZE, Poplar1, PublicShare,
-    ReportEval, VERIFY_KEY_SIZE, WalkState, check_ctx,
+    AggregateShare, AggregationParam, FieldVec, InputShare, LEAF_CHUNK, NONCE_SIZE, Poplar1,
+    PublicShare, ReportEval, VERIFY_KEY_SIZE, WalkState, check_ctx,
 };
+use crate::xof::StreamsX4;
 
 /// One report as an aggregator holds it: nonce, encoded public share, its own encoded input
 /// share.
@@ -405,6 +406,34 @@ impl fmt::Debug for HelperMessage {
 // The state machine
 // ---------------------------------------------------------------------------------------------
 
+/// Reports evaluated together by one worker: at the leaf level, the verification randomness
+/// of a group comes from one 4-way Keccak permutation per 168 bytes of each stream.
+const GROUP: usize = 4;
+
+/// One group of reports with their cache entries and result slots.
+struct Group<'g, 'r> {
+    reports: &'g [ReportShare<'r>],
+    entries: &'g mut [Option<Box<CacheEntry>>],
+    slots: &'g mut [Option<InitSlot>],
+}
+
+/// Per-worker buffers, reused from group to group. The values are secret: zeroized on drop.
+#[derive(Default)]
+struct GroupScratch {
+    scratch: EvalScratch,
+    walks: [LeafWalk; GROUP],
+    /// One chunk of leaf values per report of the group.
+    values: Vec<[Field255; 2]>,
+    /// One chunk of verification randomness per report of the group.
+    rs: Vec<Field255>,
+}
+
+impl Drop for GroupScratch {
+    fn drop(&mut self) {
+        self.values.zeroize();
+    }
+}
+
 /// Per-report result of `verify_init` inside the batch.
 struct InitSlot {
     decoded: Option<Decoded>,
@@ -551,28 +580,23 @@ impl Poplar1 {
             resumed: resumed.as_ref(),
         };
 
-        // Evaluate all reports; each worker sums output shares into its own accumulator.
+        // Evaluate all reports, in groups of GROUP; each worker sums output shares into its
+        // own accumulator.
         let mut slots: Vec<Option<InitSlot>> = Vec::with_capacity(reports.len());
         slots.resize_with(reports.len(), || None);
         let provisional = slots
-            .par_iter_mut()
-            .zip(entries.par_iter_mut())
-            .zip(reports.par_iter())
+            .par_chunks_mut(GROUP)
+            .zip(entries.par_chunks_mut(GROUP))
+            .zip(reports.par_chunks(GROUP))
             .fold(
-                || (EvalScratch::default(), FieldVec::zero(is_leaf, n_prefixes)),
-                |(mut scratch, mut acc), ((slot, entry), report)| {
-                    let cached = entry.take();
-                    let (s, e) = self.init_one(
-                        &ev,
-                        agg_id as u8,
-                        report,
-                        cached,
-                        caching,
-                        &mut scratch,
-                        &mut acc,
-                    );
-                    *slot = s;
-                    *entry = e;
+                || (GroupScratch::default(), FieldVec::zero(is_leaf, n_prefixes)),
+                |(mut scratch, mut acc), ((slots, entries), reports)| {
+                    let group = Group {
+                        reports,
+                        entries,
+                        slots,
+                    };
+                    self.init_group(&ev, agg_id as u8, group, caching, &mut scratch, &mut acc);
                     (scratch, acc)
                 },
             )
@@ -630,6 +654,73 @@ impl Poplar1 {
         Ok((state, shares))
     }
 
+    /// `verify_init` of a group of reports: one at a time at an inner level; at the leaf
+    /// level together ([`Self::init_leaf_group`]).
+    fn init_group(
+        &self,
+        ev: &ReportEval<'_>,
+        agg_id: u8,
+        group: Group<'_, '_>,
+        caching: bool,
+        scratch: &mut GroupScratch,
+        acc: &mut FieldVec,
+    ) {
+        if self.is_leaf(ev.param.level()) {
+            return self.init_leaf_group(ev, agg_id, group, caching, scratch, acc);
+        }
+        let Group {
+            reports,
+            entries,
+            slots,
+        } = group;
+        for ((slot, entry), report) in slots.iter_mut().zip(entries.iter_mut()).zip(reports) {
+            let cached = entry.take();
+            let (s, e) = self.init_one(
+                ev,
+                agg_id,
+                report,
+                cached,
+                caching,
+                &mut scratch.scratch,
+                acc,
+            );
+            *slot = s;
+            *entry = e;
+        }
+    }
+
+    /// The cache entry for `report`: `cached` if it holds exactly this report's bytes, else
+    /// the report decoded afresh (`None` if it does not decode).
+    fn entry_for(
+        &self,
+        ev: &ReportEval<'_>,
+        agg_id: u8,
+        report: &ReportShare<'_>,
+        cached: Option<Box<CacheEntry>>,
+        caching: bool,
+    ) -> Option<Box<CacheEntry>> {
+        match cached {
+            Some(e)
+                if e.public_bytes == report.public_share && e.input_bytes == report.input_share =>
+            {
+                Some(e)
+            }
+            _ => {
+                let public_share = self.decode_public_share(report.public_share).ok()?;
+                let input_share = self
+                    .decode_input_share(usize::from(agg_id), report.input_share)
+                    .ok()?;
+                let keep = |b: &[u8]| if caching { b.to_vec() } else { Vec::new() };
+                Some(Box::new(CacheEntry {
+                    public_bytes: keep(report.public_share),
+                    input_bytes: keep(report.input_share),
+                    shares: Arc::new((public_share, input_share)),
+                    walk: WalkState::new(ev.ctx, &report.nonce),
+                }))
+            }
+        }
+    }
+
     /// `verify_init` of one report; adds its output share to `acc`. `None` if it does not
     /// decode. Uses `cached` if it holds exactly this report's shares; returns the entry to
     /// keep when `caching`.
@@ -644,30 +735,8 @@ impl Poplar1 {
         scratch: &mut EvalScratch,
         acc: &mut FieldVec,
     ) -> (Option<InitSlot>, Option<Box<CacheEntry>>) {
-        // Reuse the cached entry only for the very same bytes.
-        let mut entry = match cached {
-            Some(e)
-                if e.public_bytes == report.public_share && e.input_bytes == report.input_share =>
-            {
-                e
-            }
-            _ => {
-                let Ok(public_share) = self.decode_public_share(report.public_share) else {
-                    return (None, None);
-                };
-                let Ok(input_share) =
-                    self.decode_input_share(usize::from(agg_id), report.input_share)
-                else {
-                    return (None, None);
-                };
-                let keep = |b: &[u8]| if caching { b.to_vec() } else { Vec::new() };
-                Box::new(CacheEntry {
-                    public_bytes: keep(report.public_share),
-                    input_bytes: keep(report.input_share),
-                    shares: Arc::new((public_share, input_share)),
-                    walk: WalkState::new(ev.ctx, &report.nonce),
-                })
-            }
+        let Some(mut entry) = self.entry_for(ev, agg_id, report, cached, caching) else {
+            return (None, None);
         };
         // The entry's walk state holds this report's node keys, derived once.
         let resume = entry.walk.nodes.is_some();
@@ -699,6 +768,109 @@ impl Poplar1 {
             decoded: Some(decoded),
         };
         (Some(slot), caching.then_some(entry))
+    }
+
+    /// `verify_init` at the leaf level for up to [`GROUP`] reports together: each report's
+    /// inner depths are walked, then the leaf values of all of them are produced chunk by
+    /// chunk, with the reports' verification-randomness streams read in lockstep (one 4-way
+    /// permutation per 168 bytes of each) and the sketches and the output-share sum updated
+    /// per chunk. Same results as [`Self::init_one`] on each report.
+    fn init_leaf_group(
+        &self,
+        ev: &ReportEval<'_>,
+        agg_id: u8,
+        group: Group<'_, '_>,
+        caching: bool,
+        gs: &mut GroupScratch,
+        acc: &mut FieldVec,
+    ) {
+        let Group {
+            reports,
+            entries,
+            slots,
+        } = group;
+        let FieldVec::Leaf(acc) = acc else {
+            return;
+        };
+        // Decode each report and walk its inner depths.
+        let mut live = Vec::with_capacity(GROUP);
+        for (i, report) in reports.iter().enumerate().take(GROUP) {
+            let Some(mut entry) = self.entry_for(ev, agg_id, report, entries[i].take(), caching)
+            else {
+                continue;
+            };
+            let tree = ev.tree_for(entry.walk.nodes.is_some());
+            let nodes = entry.walk.nodes.take();
+            let (public_share, input_share) = &*entry.shares;
+            let started = gs.walks[live.len()].start(
+                agg_id,
+                &public_share.0,
+                &input_share.idpf_key,
+                &entry.walk.keys,
+                tree,
+                nodes.as_ref(),
+                &mut gs.scratch,
+            );
+            // An evaluation error means inconsistent internal state: drop the report.
+            if started.is_ok() {
+                live.push((i, entry, tree));
+            }
+        }
+        let readers = live
+            .iter()
+            .map(|(i, _, _)| ev.verify_xof(&reports[*i].nonce).into_reader())
+            .collect();
+        let mut streams = StreamsX4::new(readers);
+
+        gs.values.resize(GROUP * LEAF_CHUNK, [Field255::ZERO; 2]);
+        gs.rs.resize(GROUP * LEAF_CHUNK, Field255::ZERO);
+        let mut sums: [SketchSums255; GROUP] = Default::default();
+        let mut offsets = [0usize; GROUP];
+        loop {
+            let mut got = [0usize; GROUP];
+            let chunks = gs.values.chunks_exact_mut(LEAF_CHUNK);
+            for (k, ((_, entry, tree), values)) in live.iter().zip(chunks).enumerate() {
+                let public_share = &entry.shares.0.0;
+                got[k] =
+                    gs.walks[k].next_chunk(agg_id, public_share, &entry.walk.keys, tree, values);
+            }
+            if got.iter().all(|g| *g == 0) {
+                break;
+            }
+            let mut rs = gs.rs.chunks_exact_mut(LEAF_CHUNK);
+            let mut outs: [&mut [Field255]; GROUP] = core::array::from_fn(|k| {
+                let chunk = rs.next().unwrap_or_default();
+                &mut chunk[..got[k]]
+            });
+            streams.next_vecs(&mut outs);
+            for k in 0..live.len() {
+                let values = &gs.values[k * LEAF_CHUNK..][..got[k]];
+                sums[k].add_chunk(values, outs[k]);
+                let Some(dest) = acc.get_mut(offsets[k]..offsets[k] + got[k]) else {
+                    continue;
+                };
+                for (a, v) in dest.iter_mut().zip(values) {
+                    *a += v[0];
+                }
+                offsets[k] += got[k];
+            }
+        }
+
+        for (k, (i, entry, _)) in live.into_iter().enumerate() {
+            let input_share = &entry.shares.1;
+            let abc = ev.leaf_abc(agg_id, &reports[i].nonce, input_share);
+            let sums = sums[k].finish();
+            let sketch: [Field255; 3] = core::array::from_fn(|j| sums[j] + abc[j]);
+            slots[i] = Some(InitSlot {
+                ab: input_share.corr_leaf.map(FieldElem::Leaf),
+                sketch: sketch.map(FieldElem::Leaf),
+                decoded: Some(Decoded {
+                    nonce: reports[i].nonce,
+                    shares: Arc::clone(&entry.shares),
+                }),
+            });
+            entries[i] = caching.then_some(entry);
+        }
     }
 
     /// Step 2, helper: combines the leader's round-1 shares with its own into the round-1

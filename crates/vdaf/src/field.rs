@@ -239,30 +239,7 @@ impl Field255 {
     /// Reduces a 512-bit product (8 limbs) modulo p, using 2^256 = 38 (mod p).
     #[inline(always)]
     fn reduce512(t: &[u64; 8]) -> [u64; 4] {
-        // lo + 38 * hi: fits in 4 limbs plus a small carry word.
-        let mut r = [0u64; 4];
-        let mut carry: u128 = 0;
-        for i in 0..4 {
-            let v = u128::from(t[i]) + u128::from(t[i + 4]) * 38 + carry;
-            r[i] = v as u64;
-            carry = v >> 64;
-        }
-
-        // Fold the carry word (< 39) back: carry * 2^256 = carry * 38.
-        let mut c = carry * 38;
-        for limb in r.iter_mut() {
-            let v = u128::from(*limb) + c;
-            *limb = v as u64;
-            c = v >> 64;
-        }
-        // c is now 0 or 1; one more fold handles it (2^256 = 38).
-        let mut c2 = c * 38;
-        for limb in r.iter_mut() {
-            let v = u128::from(*limb) + c2;
-            *limb = v as u64;
-            c2 = v >> 64;
-        }
-
+        let mut r = reduce512_weak(t);
         // Fold bit 255: x = lo255 + 2^255 * b = lo255 + 19 b (mod p); then x < 2^255 + 19.
         let top = r[3] >> 63;
         r[3] &= 0x7fff_ffff_ffff_ffff;
@@ -278,6 +255,15 @@ impl Field255 {
     /// The limbs of the canonical value, little-endian.
     pub fn limbs(&self) -> [u64; 4] {
         self.0
+    }
+
+    /// [`FieldElement::from_random`] on 32 bytes given as four little-endian limbs: clears the
+    /// top bit, rejects (`None`) a value not below p.
+    #[inline(always)]
+    pub fn from_random_limbs(mut limbs: [u64; 4]) -> Option<Self> {
+        limbs[3] &= 0x7fff_ffff_ffff_ffff;
+        let (_, borrow) = sub4(&limbs, &P255);
+        borrow.then_some(Field255(limbs))
     }
 }
 
@@ -328,13 +314,13 @@ impl FieldElement for Field255 {
     }
 
     fn from_random(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != 32 {
-            return None;
-        }
-        let mut masked = [0u8; 32];
-        masked.copy_from_slice(bytes);
-        masked[31] &= 0x7f;
-        Self::from_canonical_bytes(&masked)
+        let bytes: &[u8; 32] = bytes.try_into().ok()?;
+        let limb = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+            u64::from_le_bytes(w)
+        };
+        Self::from_random_limbs([limb(0), limb(1), limb(2), limb(3)])
     }
 
     fn encode_into(&self, out: &mut Vec<u8>) {
@@ -391,24 +377,152 @@ impl Sub for Field255 {
     }
 }
 
+/// The 512-bit product of two 256-bit integers (schoolbook, 4 x 4 limbs).
+#[inline(always)]
+fn mul_wide(a: &[u64; 4], b: &[u64; 4]) -> [u64; 8] {
+    let mut t = [0u64; 8];
+    for i in 0..4 {
+        let mut carry: u128 = 0;
+        for j in 0..4 {
+            let v = u128::from(a[i]) * u128::from(b[j]) + u128::from(t[i + j]) + carry;
+            t[i + j] = v as u64;
+            carry = v >> 64;
+        }
+        t[i + 4] = carry as u64;
+    }
+    t
+}
+
+/// A 512-bit integer modulo p into 256 bits, not canonical (below 2^256), using
+/// 2^256 = 38 (mod p): a valid input to [`mul_wide`].
+#[inline(always)]
+fn reduce512_weak(t: &[u64; 8]) -> [u64; 4] {
+    // lo + 38 * hi: fits in 4 limbs plus a small carry word.
+    let mut r = [0u64; 4];
+    let mut carry: u128 = 0;
+    for i in 0..4 {
+        let v = u128::from(t[i]) + u128::from(t[i + 4]) * 38 + carry;
+        r[i] = v as u64;
+        carry = v >> 64;
+    }
+    // Fold the carry word (< 39) back: carry * 2^256 = carry * 38.
+    let mut c = carry * 38;
+    for limb in r.iter_mut() {
+        let v = u128::from(*limb) + c;
+        *limb = v as u64;
+        c = v >> 64;
+    }
+    // c is now 0 or 1 (and then r is small): one more fold cannot carry.
+    let mut c2 = c * 38;
+    for limb in r.iter_mut() {
+        let v = u128::from(*limb) + c2;
+        *limb = v as u64;
+        c2 = v >> 64;
+    }
+    r
+}
+
+/// `acc += x` on little-endian limbs (`acc` at least as long as `x`; the caller sizes it
+/// so that the sum cannot overflow).
+#[inline(always)]
+fn add_wide<const N: usize, const M: usize>(acc: &mut [u64; N], x: &[u64; M]) {
+    let mut carry = 0u64;
+    for i in 0..N {
+        let xi = if i < M { x[i] } else { 0 };
+        let (s1, c1) = acc[i].overflowing_add(xi);
+        let (s2, c2) = s1.overflowing_add(carry);
+        acc[i] = s2;
+        carry = u64::from(c1 | c2);
+    }
+}
+
+/// `lo(4 limbs) + 38 * hi(rest)`: the same value modulo p, in `max(4, len - 4) + 2` limbs.
+fn fold38(x: &[u64]) -> Vec<u64> {
+    let (lo, hi) = x.split_at(4.min(x.len()));
+    let mut out = vec![0u64; 4.max(hi.len()) + 2];
+    out[..lo.len()].copy_from_slice(lo);
+    let mut carry: u128 = 0;
+    for (i, o) in out.iter_mut().enumerate() {
+        let h = hi.get(i).map_or(0, |&h| u128::from(h) * 38);
+        let v = u128::from(*o) + h + carry;
+        *o = v as u64;
+        carry = v >> 64;
+    }
+    out
+}
+
+impl Field255 {
+    /// Reduces a little-endian integer of any (public) length modulo p, in constant time
+    /// for that length.
+    fn reduce_wide(x: &[u64]) -> Self {
+        let mut v = x.to_vec();
+        // Each fold of more than 8 limbs leaves 2 limbs fewer.
+        while v.len() > 8 {
+            let folded = fold38(&v);
+            v.zeroize();
+            v = folded;
+        }
+        let mut t = [0u64; 8];
+        t[..v.len()].copy_from_slice(&v);
+        v.zeroize();
+        let r = Self::reduce512(&t);
+        t.zeroize();
+        Field255(r)
+    }
+}
+
+/// The sums of the leaf level's first sketch share, `sum r_i y_i`, `sum r_i^2 y_i` and
+/// `sum r_i z_i` over `Field255`, accumulated without reducing each product: per candidate
+/// three 256 x 256-bit multiplications, one partial reduction (of `r_i y_i`, which is
+/// multiplied again) and additions into 320- and 576-bit accumulators, reduced once in
+/// [`Self::finish`]. Secret (sums of value shares): zeroized on drop.
+#[derive(Default, Clone)]
+pub struct SketchSums255 {
+    s0: [u64; 5],
+    s1: [u64; 9],
+    s2: [u64; 9],
+}
+
+impl SketchSums255 {
+    /// Adds candidate `(y, z)` with verification randomness `r`.
+    #[inline]
+    pub fn add(&mut self, r: &Field255, y: &Field255, z: &Field255) {
+        let ry = reduce512_weak(&mul_wide(&r.0, &y.0));
+        add_wide(&mut self.s0, &ry);
+        add_wide(&mut self.s1, &mul_wide(&r.0, &ry));
+        add_wide(&mut self.s2, &mul_wide(&r.0, &z.0));
+    }
+
+    /// Adds every candidate of a chunk: `values[i] = (y_i, z_i)` with randomness `rs[i]`.
+    pub fn add_chunk(&mut self, values: &[[Field255; 2]], rs: &[Field255]) {
+        for (v, r) in values.iter().zip(rs) {
+            self.add(r, &v[0], &v[1]);
+        }
+    }
+
+    /// The three sums modulo p.
+    pub fn finish(&self) -> [Field255; 3] {
+        [
+            Field255::reduce_wide(&self.s0),
+            Field255::reduce_wide(&self.s1),
+            Field255::reduce_wide(&self.s2),
+        ]
+    }
+}
+
+impl Drop for SketchSums255 {
+    fn drop(&mut self) {
+        self.s0.zeroize();
+        self.s1.zeroize();
+        self.s2.zeroize();
+    }
+}
+
 impl Mul for Field255 {
     type Output = Self;
     #[inline(always)]
     fn mul(self, rhs: Self) -> Self {
-        // Schoolbook 4x4 limbs into 8 limbs.
-        let a = &self.0;
-        let b = &rhs.0;
-        let mut t = [0u64; 8];
-        for i in 0..4 {
-            let mut carry: u128 = 0;
-            for j in 0..4 {
-                let v = u128::from(a[i]) * u128::from(b[j]) + u128::from(t[i + j]) + carry;
-                t[i + j] = v as u64;
-                carry = v >> 64;
-            }
-            t[i + 4] = carry as u64;
-        }
-        Field255(Self::reduce512(&t))
+        Field255(Self::reduce512(&mul_wide(&self.0, &rhs.0)))
     }
 }
 

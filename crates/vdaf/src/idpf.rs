@@ -9,18 +9,21 @@
 //! leaf level; the extend/convert domain-separation tags use algorithm class 1, id 0, usage 0
 //! (extend) and 1 (convert), bound to the application context, with the nonce as binder.
 //!
-//! Evaluation ([`eval_tree`]) walks a [`PrefixTree`]: the candidate prefixes of one level, with
-//! all their ancestors, deduplicated once per batch and shared by every report. Per report and
-//! tree depth, all the nodes of the depth are expanded with one batched AES call. Memory
-//! access depends only on the (public) prefixes; control bits (secret) act through masks.
+//! Evaluation ([`eval_tree`], and [`LeafWalk`] at the leaf level) walks a [`PrefixTree`]: the
+//! candidate prefixes of one level, with all their ancestors, deduplicated once per batch and
+//! shared by every report. Per report and inner tree depth, all the nodes of the depth are
+//! expanded with one batched AES call, one AES block per node for `extend` (only the block of
+//! the child that is needed) and one for `convert`. The leaf depth is hashed four nodes per
+//! 4-way Keccak permutation ([`SeededXof`]), streamed in chunks of candidates so that no
+//! per-candidate array of the whole level is built. Memory access depends only on the
+//! (public) prefixes; control bits (secret) act through masks.
 
-use aes::Block;
 use subtle::Choice;
 use zeroize::Zeroize;
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement};
-use crate::xof::{FixedKeyAes128, XofTurboShake128, counter_block};
+use crate::xof::{FixedKeyAes128, HASH_CHUNK, SeededXof, XofTurboShake128, counter_block};
 
 /// Version byte of the domain-separation tags (draft 18).
 pub(crate) const VERSION: u8 = 18;
@@ -134,12 +137,15 @@ pub fn encoded_len(bits: usize) -> usize {
 }
 
 /// The two node-expansion keys of one report (both XofFixedKeyAes128 keys depend only on the
-/// context and the nonce, so they are public), plus what the leaf level's XofTurboShake128
-/// needs. Owned, so a walk over many levels can keep them per report.
+/// context and the nonce, so they are public), and the leaf level's two XofTurboShake128
+/// instances, precomputed up to the seed. Owned, so a walk over many levels can keep them per
+/// report.
 #[derive(Clone)]
 pub struct NodeKeys {
     extend: FixedKeyAes128,
     convert: FixedKeyAes128,
+    leaf_extend_xof: SeededXof,
+    leaf_convert_xof: SeededXof,
     ctx: Vec<u8>,
     nonce: [u8; 16],
 }
@@ -150,6 +156,8 @@ impl NodeKeys {
         Self {
             extend: FixedKeyAes128::new(&[&DST_EXTEND, ctx], nonce),
             convert: FixedKeyAes128::new(&[&DST_CONVERT, ctx], nonce),
+            leaf_extend_xof: SeededXof::new(&[&DST_EXTEND, ctx], nonce),
+            leaf_convert_xof: SeededXof::new(&[&DST_CONVERT, ctx], nonce),
             ctx: ctx.to_vec(),
             nonce: *nonce,
         }
@@ -425,12 +433,19 @@ impl PrefixTree {
         self.depths.iter().map(|d| d.parent.len()).sum()
     }
 
-    /// Number of AES blocks one report's evaluation of an inner level costs (2 per extended
-    /// node, 1 per converted node, plus 1 per candidate value).
+    /// Number of AES blocks one report's evaluation of an inner level costs (1 to extend
+    /// each node's parent into it, 1 to convert it, plus 1 per candidate value).
     pub fn vartime_aes_blocks(&self) -> usize {
-        let nodes = self.num_nodes();
-        let parents: usize = self.depths.iter().map(|d| d.num_parents).sum();
-        2 * parents + nodes + self.num_candidates()
+        2 * self.num_nodes() + self.num_candidates()
+    }
+
+    /// Number of Keccak-p[1600, 12] permutations one report's evaluation of the leaf level
+    /// costs at the leaf depth, for contexts up to 124 bytes (1 to extend each parent of a
+    /// leaf into both children, 1 to convert each leaf), not counting the inner depths.
+    pub fn vartime_leaf_permutations(&self) -> usize {
+        self.depths
+            .last()
+            .map_or(0, |d| d.num_parents + d.parent.len())
     }
 }
 
@@ -442,35 +457,17 @@ pub struct EvalScratch {
     ctrl: Vec<u8>,
     next_seeds: Vec<u128>,
     next_ctrl: Vec<u8>,
-    xs: Vec<u128>,
-    conv: Vec<u128>,
     values: Vec<u128>,
-    blocks: Vec<Block>,
 }
 
+/// Reused from report to report (each evaluation overwrites what it reads), wiped on drop.
 impl Drop for EvalScratch {
     fn drop(&mut self) {
-        self.wipe();
-    }
-}
-
-impl EvalScratch {
-    fn wipe(&mut self) {
-        for v in [
-            &mut self.seeds,
-            &mut self.next_seeds,
-            &mut self.xs,
-            &mut self.conv,
-            &mut self.values,
-        ] {
+        for v in [&mut self.seeds, &mut self.next_seeds, &mut self.values] {
             v.zeroize();
         }
         self.ctrl.zeroize();
         self.next_ctrl.zeroize();
-        for b in self.blocks.iter_mut() {
-            *b = Block::default();
-        }
-        self.blocks.clear();
     }
 }
 
@@ -504,9 +501,10 @@ impl Drop for NodeCache {
 }
 
 /// Evaluates one aggregator's key at every candidate of `tree` (draft section 8.3.4, the
-/// shared-tree form of `eval`), writing the value shares to `out`. A resumed tree starts from
-/// `nodes` (kept by an earlier call); `nodes`, when given, then receives this call's final
-/// nodes (its buffers are reused).
+/// shared-tree form of `eval`), writing the value shares to `out` ([`TreeOutput::Inner`] for
+/// an inner level, [`TreeOutput::Leaf`] for the leaf level). A resumed tree starts from
+/// `nodes` (kept by an earlier call); at an inner level `nodes`, when given, then receives
+/// this call's final nodes (its buffers are reused).
 #[allow(clippy::too_many_arguments)]
 pub fn eval_tree(
     agg_id: u8,
@@ -522,9 +520,69 @@ pub fn eval_tree(
     if tree.level >= bits {
         return Err(VdafError::InvalidAggParam("level must be below bits"));
     }
+    match out {
+        TreeOutput::Inner(out) => {
+            if tree.level == bits - 1 || out.len() != tree.num_candidates() {
+                return Err(VdafError::StateMismatch("inner output for this tree"));
+            }
+            let depths = tree.depths.len();
+            walk_depths(
+                agg_id,
+                public_share,
+                key,
+                keys,
+                tree,
+                nodes.as_deref(),
+                scratch,
+                depths,
+            )?;
+            // Keep the final nodes for a deeper walk, then produce the values.
+            if let Some(keep) = nodes {
+                keep.seeds.clone_from(&scratch.seeds);
+                keep.ctrl.clone_from(&scratch.ctrl);
+            }
+            finish_inner(agg_id, public_share, key, keys, tree, scratch, out);
+        }
+        TreeOutput::Leaf(out) => {
+            if out.len() != tree.num_candidates() {
+                return Err(VdafError::StateMismatch("leaf output for this tree"));
+            }
+            let mut walk = LeafWalk::default();
+            walk.start(
+                agg_id,
+                public_share,
+                key,
+                keys,
+                tree,
+                nodes.as_deref(),
+                scratch,
+            )?;
+            let mut done = 0;
+            while done < out.len() {
+                done += walk.next_chunk(agg_id, public_share, keys, tree, &mut out[done..]);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Starts the walk (at the root, or at the cached `nodes` of a resumed tree) and expands the
+/// first `depths` depths of `tree`, all inner ones; leaves the last walked depth's nodes in
+/// `scratch.seeds` and `scratch.ctrl`.
+#[allow(clippy::too_many_arguments)]
+fn walk_depths(
+    agg_id: u8,
+    public_share: &IdpfPublicShare,
+    key: &[u8; 16],
+    keys: &NodeKeys,
+    tree: &PrefixTree,
+    nodes: Option<&NodeCache>,
+    scratch: &mut EvalScratch,
+    depths: usize,
+) -> Result<(), VdafError> {
     scratch.seeds.clear();
     scratch.ctrl.clear();
-    match (&tree.resume_from, nodes.as_deref()) {
+    match (&tree.resume_from, nodes) {
         (None, _) => {
             scratch.seeds.push(u128::from_le_bytes(*key));
             scratch.ctrl.push(agg_id & 1);
@@ -547,40 +605,23 @@ pub fn eval_tree(
             ));
         }
     }
-
-    for (k, depth) in tree.depths.iter().enumerate() {
-        // Expand every node of the previous depth, then convert the needed children.
+    for (k, depth) in tree.depths.iter().enumerate().take(depths) {
         let d = tree.start + k;
-        if d == bits - 1 {
-            leaf_depth(&public_share.leaf, keys, depth, scratch);
-        } else {
-            inner_depth(
-                &public_share.inner[d],
-                keys,
-                depth,
-                d == tree.level,
-                scratch,
-            );
-        }
+        let Some(cw) = public_share.inner.get(d) else {
+            return Err(VdafError::StateMismatch(
+                "inner depth beyond the public share",
+            ));
+        };
+        inner_depth(cw, keys, depth, d == tree.level, scratch);
         std::mem::swap(&mut scratch.seeds, &mut scratch.next_seeds);
         std::mem::swap(&mut scratch.ctrl, &mut scratch.next_ctrl);
     }
-
-    // Keep the final nodes for a deeper walk, then produce the values.
-    if let Some(keep) = nodes {
-        keep.seeds.clone_from(&scratch.seeds);
-        keep.ctrl.clone_from(&scratch.ctrl);
-    }
-    match out {
-        TreeOutput::Inner(out) => finish_inner(agg_id, public_share, key, keys, tree, scratch, out),
-        TreeOutput::Leaf(out) => finish_leaf(agg_id, public_share, keys, scratch, out),
-    }
-    scratch.wipe();
     Ok(())
 }
 
-/// One inner depth: extend the parents (2 blocks each), correct, select, convert the children
-/// (1 block each for the next seed; the target depth also computes the value block).
+/// One inner depth: extend (one block per needed child: block `bit` of the parent's stream),
+/// correct, convert the children (1 block each for the next seed; the target depth also
+/// computes the value block). Chunk by chunk, [`HASH_CHUNK`] AES blocks per call.
 fn inner_depth(
     cw: &CorrectionWord<Field64>,
     keys: &NodeKeys,
@@ -588,75 +629,219 @@ fn inner_depth(
     is_target: bool,
     scratch: &mut EvalScratch,
 ) {
-    // Extend: entries 2i, 2i + 1 are parent i's two children (stream blocks 0 and 1).
-    scratch.xs.clear();
-    for &seed in &scratch.seeds {
-        scratch.xs.push(seed);
-        scratch.xs.push(seed ^ 1);
+    let n = depth.parent.len();
+    scratch.next_seeds.resize(n, 0);
+    scratch.next_ctrl.resize(n, 0);
+    if is_target {
+        scratch.values.resize(n, 0);
     }
-    keys.extend.hash_u128s(&mut scratch.xs, &mut scratch.blocks);
-
-    // Correct each needed child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s & t_parent).
     let cw_seed = u128::from_le_bytes(cw.seed);
     let per_child = if is_target { 2 } else { 1 };
-    scratch.next_ctrl.clear();
-    scratch.conv.clear();
-    for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
-        let t_parent = scratch.ctrl[p as usize];
-        let child = scratch.xs[2 * p as usize + bit as usize];
-        scratch
-            .next_ctrl
-            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
-        let seed = (child & !1) ^ (cw_seed & mask128(t_parent));
-        scratch.conv.push(seed);
+    let mut ext = [0u128; HASH_CHUNK];
+    let mut conv = [0u128; HASH_CHUNK];
+    for start in (0..n).step_by(HASH_CHUNK / per_child) {
+        let end = (start + HASH_CHUNK / per_child).min(n);
+        let parents = &depth.parent[start..end];
+        let bits = &depth.bit[start..end];
+        let ext = &mut ext[..end - start];
+        let conv = &mut conv[..per_child * (end - start)];
+
+        // Extend: the child with bit b of a parent with seed s is block b of s's stream,
+        // hash(s XOR le128(b)).
+        for ((x, &p), &bit) in ext.iter_mut().zip(parents).zip(bits) {
+            *x = scratch.seeds[p as usize] ^ u128::from(bit);
+        }
+        keys.extend.hash_u128s(ext);
+
+        // Correct each child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s &
+        // t_parent); the convert input blocks are s (and s ^ 1 at the target depth).
+        let ctrl_out = &mut scratch.next_ctrl[start..end];
+        for (i, ((&child, &p), &bit)) in ext.iter().zip(parents).zip(bits).enumerate() {
+            let t_parent = scratch.ctrl[p as usize];
+            ctrl_out[i] = (child as u8 & 1) ^ (cw.ctrl[usize::from(bit)] & t_parent);
+            let seed = (child & !1) ^ (cw_seed & mask128(t_parent));
+            conv[per_child * i] = seed;
+            if is_target {
+                conv[2 * i + 1] = seed ^ 1;
+            }
+        }
+
+        // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
+        keys.convert.hash_u128s(conv);
         if is_target {
-            scratch.conv.push(seed ^ 1);
+            for (i, pair) in conv.chunks_exact(2).enumerate() {
+                scratch.next_seeds[start + i] = pair[0];
+                scratch.values[start + i] = pair[1];
+            }
+        } else {
+            scratch.next_seeds[start..end].copy_from_slice(conv);
         }
     }
+    ext.zeroize();
+    conv.zeroize();
+}
 
-    // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
-    keys.convert
-        .hash_u128s(&mut scratch.conv, &mut scratch.blocks);
-    scratch.next_seeds.clear();
-    scratch
-        .next_seeds
-        .extend(scratch.conv.iter().step_by(per_child));
-    if is_target {
-        scratch.values.clear();
-        scratch
-            .values
-            .extend(scratch.conv.iter().skip(1).step_by(2));
+/// The leaf level of one report, evaluated chunk by chunk: holds the nodes of the depth above
+/// the leaves, and hands out the candidates' `Field255` value shares in order
+/// ([`LeafWalk::next_chunk`]). Every buffer is reused across reports (`start` again).
+/// Secret: zeroized on drop.
+#[derive(Default)]
+pub struct LeafWalk {
+    /// Nodes of the depth above the leaves (the leaves' parents).
+    parents: NodeCache,
+    /// Next candidate.
+    next: usize,
+    /// Per chunk: both extended children of each parent, the corrected children, their
+    /// control bits.
+    ext: Vec<[u128; 2]>,
+    conv: Vec<u128>,
+    ctrl: Vec<u8>,
+}
+
+impl Drop for LeafWalk {
+    fn drop(&mut self) {
+        for e in self.ext.iter_mut() {
+            e.zeroize();
+        }
+        self.conv.zeroize();
+        self.ctrl.zeroize();
     }
 }
 
-/// The leaf depth: XofTurboShake128 per parent (extend); children are converted in
-/// [`finish_leaf`].
-fn leaf_depth(
-    cw: &CorrectionWord<Field255>,
-    keys: &NodeKeys,
-    depth: &Depth,
-    scratch: &mut EvalScratch,
-) {
-    scratch.xs.clear();
-    for seed in &scratch.seeds {
-        let [a, b] = keys.leaf_extend(&seed.to_le_bytes());
-        scratch.xs.push(u128::from_le_bytes(a));
-        scratch.xs.push(u128::from_le_bytes(b));
+/// Lanes `l` and `l + 1` of state `k` as a little-endian `u128` (16 output bytes).
+#[inline(always)]
+fn lanes_u128(st: &crate::keccak::State4, l: usize, k: usize) -> u128 {
+    u128::from(st[l][k]) | (u128::from(st[l + 1][k]) << 64)
+}
+
+impl LeafWalk {
+    /// Walks the inner depths of the leaf-level `tree` for one report (from the root, or
+    /// below the cached `nodes` of a resumed tree) and positions the walk at the first
+    /// candidate.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        &mut self,
+        agg_id: u8,
+        public_share: &IdpfPublicShare,
+        key: &[u8; 16],
+        keys: &NodeKeys,
+        tree: &PrefixTree,
+        nodes: Option<&NodeCache>,
+        scratch: &mut EvalScratch,
+    ) -> Result<(), VdafError> {
+        if tree.level + 1 != public_share.bits() {
+            return Err(VdafError::StateMismatch("leaf walk over an inner level"));
+        }
+        let depths = tree.depths.len().saturating_sub(1);
+        walk_depths(
+            agg_id,
+            public_share,
+            key,
+            keys,
+            tree,
+            nodes,
+            scratch,
+            depths,
+        )?;
+        // Take the parents' nodes; the scratch gets the previous report's buffers back.
+        std::mem::swap(&mut self.parents.seeds, &mut scratch.seeds);
+        std::mem::swap(&mut self.parents.ctrl, &mut scratch.ctrl);
+        self.next = 0;
+        Ok(())
     }
-    let cw_seed = u128::from_le_bytes(cw.seed);
-    scratch.next_ctrl.clear();
-    scratch.next_seeds.clear();
-    for (&p, &bit) in depth.parent.iter().zip(&depth.bit) {
-        let t_parent = scratch.ctrl[p as usize];
-        let child = scratch.xs[2 * p as usize + bit as usize];
-        scratch
-            .next_ctrl
-            .push((child as u8 & 1) ^ (cw.ctrl[bit as usize] & t_parent));
-        // The corrected (pre-convert) seed is kept; finish_leaf converts it.
-        scratch
-            .next_seeds
-            .push((child & !1) ^ (cw_seed & mask128(t_parent)));
+
+    /// Candidates not yet handed out.
+    pub fn remaining(&self, tree: &PrefixTree) -> usize {
+        tree.num_candidates() - self.next.min(tree.num_candidates())
     }
+
+    /// Writes the value shares of the next candidates (at most `out.len()`, fewer where that
+    /// keeps two siblings in one chunk) and returns how many; 0 at the end.
+    pub fn next_chunk(
+        &mut self,
+        agg_id: u8,
+        public_share: &IdpfPublicShare,
+        keys: &NodeKeys,
+        tree: &PrefixTree,
+        out: &mut [[Field255; 2]],
+    ) -> usize {
+        let Some(depth) = tree.depths.last() else {
+            return 0;
+        };
+        let total = depth.parent.len();
+        let start = self.next;
+        let mut end = (start + out.len()).min(total);
+        // Do not split two siblings (their parent would be extended twice).
+        if end < total && end >= start + 2 && depth.parent[end] == depth.parent[end - 1] {
+            end -= 1;
+        }
+        if end <= start {
+            return 0;
+        }
+        let cw = &public_share.leaf;
+        let p_lo = depth.parent[start] as usize;
+        let p_hi = depth.parent[end - 1] as usize;
+
+        // Extend the parents (XofTurboShake128, 32 bytes each), four per permutation.
+        self.ext.clear();
+        let mut st = [[0u64; 4]; 25];
+        for group in self.parents.seeds[p_lo..=p_hi].chunks(4) {
+            let mut seeds = [0u128; 4];
+            seeds[..group.len()].copy_from_slice(group);
+            keys.leaf_extend_xof.hash_x4(&seeds, &mut st);
+            for k in 0..group.len() {
+                self.ext
+                    .push([lanes_u128(&st, 0, k), lanes_u128(&st, 2, k)]);
+            }
+        }
+
+        // Correct the children.
+        let cw_seed = u128::from_le_bytes(cw.seed);
+        self.conv.clear();
+        self.ctrl.clear();
+        for j in start..end {
+            let p = depth.parent[j] as usize;
+            let bit = usize::from(depth.bit[j]);
+            let t_parent = self.parents.ctrl[p];
+            let child = self.ext[p - p_lo][bit];
+            self.ctrl
+                .push((child as u8 & 1) ^ (cw.ctrl[bit] & t_parent));
+            self.conv.push((child & !1) ^ (cw_seed & mask128(t_parent)));
+        }
+
+        // Convert (16 bytes of next seed, unused at the leaves, then two Field255), four per
+        // permutation; y = w + t * cw_value, negated for the helper.
+        let negate = Choice::from(agg_id & 1);
+        for (g, group) in self.conv.chunks(4).enumerate() {
+            let mut seeds = [0u128; 4];
+            seeds[..group.len()].copy_from_slice(group);
+            keys.leaf_convert_xof.hash_x4(&seeds, &mut st);
+            for k in 0..group.len() {
+                let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
+                let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);
+                let w = match (first, second) {
+                    (Some(a), Some(b)) => [a, b],
+                    _ => vartime_slow_leaf_value(&st, k),
+                };
+                let i = 4 * g + k;
+                out[i] = node_output(&w, &cw.value, self.ctrl[i], negate);
+            }
+        }
+        for lane in st.iter_mut() {
+            lane.zeroize();
+        }
+        self.next = end;
+        end - start
+    }
+}
+
+/// The value pair of a leaf `convert` whose output needs rejection sampling beyond the first
+/// attempts (probability about 2^-250 per node): reads lane `k`'s stream from byte 16 on,
+/// as the draft's `next_vec` does.
+fn vartime_slow_leaf_value(st: &crate::keccak::State4, k: usize) -> [Field255; 2] {
+    let state: crate::keccak::State = core::array::from_fn(|i| st[i][k]);
+    let mut stream = SeededXof::reader(state, 16);
+    [stream.next_elem(), stream.next_elem()]
 }
 
 /// Turns the target depth's value blocks into `Field64` value shares.
@@ -680,22 +865,6 @@ fn finish_inner(
             (Some(a), Some(b)) => node_output(&[a, b], &cw.value, scratch.ctrl[i], negate),
             _ => vartime_slow_inner_output(agg_id, public_share, key, keys, tree, i),
         };
-    }
-}
-
-/// Converts the leaf children and turns them into `Field255` value shares.
-fn finish_leaf(
-    agg_id: u8,
-    public_share: &IdpfPublicShare,
-    keys: &NodeKeys,
-    scratch: &mut EvalScratch,
-    out: &mut [[Field255; 2]],
-) {
-    let cw = &public_share.leaf;
-    let negate = Choice::from(agg_id & 1);
-    for (i, o) in out.iter_mut().enumerate() {
-        let (_, w) = keys.leaf_convert(&scratch.seeds[i].to_le_bytes());
-        *o = node_output(&w, &cw.value, scratch.ctrl[i], negate);
     }
 }
 

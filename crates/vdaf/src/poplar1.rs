@@ -21,9 +21,9 @@ use subtle::{Choice, ConstantTimeEq};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::VdafError;
-use crate::field::{Field64, Field255, FieldElement, decode_vec, encode_vec};
+use crate::field::{Field64, Field255, FieldElement, SketchSums255, decode_vec, encode_vec};
 use crate::idpf::{
-    self, EvalScratch, IdpfPublicShare, NodeCache, NodeKeys, PrefixTree, TreeOutput,
+    self, EvalScratch, IdpfPublicShare, LeafWalk, NodeCache, NodeKeys, PrefixTree, TreeOutput,
 };
 use crate::xof::{TurboShakeReader, XofStream, XofTurboShake128};
 
@@ -918,44 +918,35 @@ impl ReportEval<'_> {
             None => local.insert(WalkState::new(self.ctx, nonce)),
         };
 
-        // Verification randomness, bound to the nonce and the level.
-        let mut vxof = XofTurboShake128::new(self.verify_key, &[&dst(USAGE_VERIFY_RAND), self.ctx]);
-        vxof.update(nonce);
-        vxof.update(&level.to_be_bytes());
-        let mut verify_prng = vxof.into_stream();
+        let mut verify_prng = self.verify_xof(nonce).into_stream();
 
         // The tree to walk: from the root, or below the cached nodes.
         let mut nodes = walk.nodes.take().unwrap_or_default();
-        let tree = match (resume, self.resumed) {
-            (true, Some(t)) => t,
-            _ => self.tree,
-        };
+        let tree = self.tree_for(resume);
         let key = &input_share.idpf_key;
         let keys = &walk.keys;
 
         if self.poplar.is_leaf(level) {
-            let mut values = vec![[Field255::ZERO; 2]; self.param.prefixes.len()];
-            let out = TreeOutput::Leaf(&mut values);
-            idpf::eval_tree(
-                agg_id,
-                public_share,
-                key,
-                keys,
-                tree,
-                Some(&mut nodes),
-                scratch,
-                out,
-            )?;
-            let mut corr = corr_xof(
-                &input_share.corr_seed,
-                USAGE_CORR_LEAF,
-                self.ctx,
-                agg_id,
-                nonce,
-            )
-            .into_stream();
-            let abc: [Field255; 3] = [corr.next_elem(), corr.next_elem(), corr.next_elem()];
-            let (out, sketch) = sketch_share(&values, abc, &mut verify_prng);
+            // Values, randomness and sketch chunk by chunk (no per-candidate value array).
+            let mut leaf = LeafWalk::default();
+            leaf.start(agg_id, public_share, key, keys, tree, Some(&nodes), scratch)?;
+            let mut out = Vec::with_capacity(self.param.prefixes.len());
+            let mut values = vec![[Field255::ZERO; 2]; LEAF_CHUNK];
+            let mut rs = vec![Field255::ZERO; LEAF_CHUNK];
+            let mut sums = SketchSums255::default();
+            loop {
+                let got = leaf.next_chunk(agg_id, public_share, keys, tree, &mut values);
+                if got == 0 {
+                    break;
+                }
+                verify_prng.fill_vec(&mut rs[..got]);
+                sums.add_chunk(&values[..got], &rs[..got]);
+                out.extend(values[..got].iter().map(|v| v[0]));
+            }
+            values.zeroize();
+            let sums = sums.finish();
+            let abc = self.leaf_abc(agg_id, nonce, input_share);
+            let sketch = (0..3).map(|i| sums[i] + abc[i]).collect();
             let a_share = FieldVec::Leaf(input_share.corr_leaf.to_vec());
             let round = VerifyRound::One { a_share };
             let state = VerifyState {
@@ -991,6 +982,36 @@ impl ReportEval<'_> {
         Ok((state, VerifierShare(FieldVec::Inner(sketch))))
     }
 
+    /// The tree a report walks: below its cached nodes when it has them and the level
+    /// resumes the previous one, else from the root.
+    pub(crate) fn tree_for(&self, resume: bool) -> &PrefixTree {
+        match (resume, self.resumed) {
+            (true, Some(t)) => t,
+            _ => self.tree,
+        }
+    }
+
+    /// The verification randomness XOF of one report at this level, bound to the nonce and
+    /// the level.
+    pub(crate) fn verify_xof(&self, nonce: &[u8; NONCE_SIZE]) -> XofTurboShake128 {
+        let mut vxof = XofTurboShake128::new(self.verify_key, &[&dst(USAGE_VERIFY_RAND), self.ctx]);
+        vxof.update(nonce);
+        vxof.update(&self.param.level.to_be_bytes());
+        vxof
+    }
+
+    /// The leaf level's shares of `a, b, c` from the leaf correlated-randomness stream.
+    pub(crate) fn leaf_abc(
+        &self,
+        agg_id: u8,
+        nonce: &[u8; NONCE_SIZE],
+        input: &InputShare,
+    ) -> [Field255; 3] {
+        let xof = corr_xof(&input.corr_seed, USAGE_CORR_LEAF, self.ctx, agg_id, nonce);
+        let mut corr = xof.into_stream();
+        [corr.next_elem(), corr.next_elem(), corr.next_elem()]
+    }
+
     /// This level's shares of `a, b, c` from the inner correlated-randomness stream, reusing
     /// the walk's stream when it is not past this level.
     fn inner_corr(
@@ -1016,6 +1037,21 @@ impl ReportEval<'_> {
     }
 }
 
+/// Candidates per chunk of a leaf-level evaluation (values, randomness and sketch are
+/// computed chunk by chunk).
+pub(crate) const LEAF_CHUNK: usize = 256;
+
+/// Adds `[sum r_i y_i, sum r_i^2 y_i, sum r_i z_i]` over `values = (y_i, z_i)` to `sums`.
+#[inline]
+fn add_to_sketch<F: FieldElement>(sums: &mut [F; 3], values: &[[F; 2]], rs: &[F]) {
+    for (v, &r) in values.iter().zip(rs) {
+        let ry = r * v[0];
+        sums[0] += ry;
+        sums[1] += ry * r;
+        sums[2] += r * v[1];
+    }
+}
+
 /// The first sketch share: `[a + sum r_i y_i, b + sum r_i^2 y_i, c + sum r_i z_i]`, and the
 /// output share `y`.
 fn sketch_share<F: FieldElement, S: crate::xof::ByteSource>(
@@ -1024,15 +1060,10 @@ fn sketch_share<F: FieldElement, S: crate::xof::ByteSource>(
     verify_prng: &mut crate::xof::XofStream<S>,
 ) -> (Vec<F>, Vec<F>) {
     let mut sketch = abc;
-    let mut out = Vec::with_capacity(values.len());
-    let rs: Vec<F> = verify_prng.next_vec_bulk(values.len());
-    for (v, &r) in values.iter().zip(&rs) {
-        let ry = r * v[0];
-        sketch[0] += ry;
-        sketch[1] += ry * r;
-        sketch[2] += r * v[1];
-        out.push(v[0]);
-    }
+    let mut rs = vec![F::ZERO; values.len()];
+    verify_prng.fill_vec(&mut rs);
+    add_to_sketch(&mut sketch, values, &rs);
+    let out = values.iter().map(|v| v[0]).collect();
     (out, sketch.to_vec())
 }
 

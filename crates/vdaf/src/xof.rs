@@ -10,56 +10,127 @@
 //!   correlation-robust hash `hash(x) = AES(k, sigma(x)) XOR sigma(x)`,
 //!   `sigma(x_L || x_R) = x_R || (x_L XOR x_R)`. Because the key depends on the nonce only, one
 //!   key serves every node of one report's IDPF tree, and many blocks go through AES-NI in one
-//!   call ([`FixedKeyAes128::hash_blocks`]).
+//!   call ([`FixedKeyAes128::hash_u128s`]).
+//!
+//! TurboSHAKE128 (RFC 9861) is the sponge here ([`Sponge`], rate 168 bytes) over the
+//! permutation of [`crate::keccak`], so that the hot paths can run four sponges per
+//! permutation call: [`SeededXof`] hashes the leaf nodes of an IDPF four seeds at a time
+//! (one permutation each when the message fits one block), and [`StreamsX4`] reads four
+//! output streams in lockstep (the verification randomness of four reports). The `turboshake`
+//! crate is the reference these are tested against.
 //!
 //! [`XofStream`] turns either output into field vectors by rejection sampling (section 6.2,
 //! `next_vec`): `ENCODED_SIZE` bytes per attempt, rejected when the value is not below p.
 
 use aes::Aes128;
 use aes::cipher::{BlockCipherEncrypt, KeyInit};
-use turboshake::CTurboShake128;
-use turboshake::digest::{ExtendableOutput, Update, XofReader};
 use zeroize::Zeroize;
 
 use crate::field::FieldElement;
+use crate::keccak::{self, State, State4};
 
 /// Domain separation byte of XofTurboShake128 (draft section 6.2.1).
 const DS_TURBOSHAKE: u8 = 1;
 /// Domain separation byte of the key derivation of XofFixedKeyAes128 (draft section 6.2.2).
 const DS_FIXED_KEY_AES: u8 = 2;
 
+/// TurboSHAKE128's rate in bytes (capacity 256 bits).
+pub const RATE: usize = 168;
+/// The rate in 64-bit lanes.
+const RATE_LANES: usize = RATE / 8;
+
+/// A TurboSHAKE128 sponge while it absorbs (RFC 9861, section 2.2): Keccak-p[1600, 12],
+/// rate 168 bytes; [`Sponge::finish`] appends the domain byte and the final padding bit.
+#[derive(Clone)]
+pub struct Sponge {
+    state: State,
+    /// Bytes absorbed into the current block.
+    pos: usize,
+}
+
+impl Default for Sponge {
+    fn default() -> Self {
+        Self {
+            state: [0; 25],
+            pos: 0,
+        }
+    }
+}
+
+impl Drop for Sponge {
+    fn drop(&mut self) {
+        self.state.zeroize();
+    }
+}
+
+#[inline(always)]
+fn xor_byte(state: &mut State, pos: usize, byte: u8) {
+    state[pos / 8] ^= u64::from(byte) << (8 * (pos % 8));
+}
+
+impl Sponge {
+    /// Absorbs `data`.
+    pub fn absorb(&mut self, data: &[u8]) {
+        for &b in data {
+            xor_byte(&mut self.state, self.pos, b);
+            self.pos += 1;
+            if self.pos == RATE {
+                keccak::p1600(&mut self.state);
+                self.pos = 0;
+            }
+        }
+    }
+
+    /// Pads with the domain byte (`0x01` to `0x7f`) and returns the output stream.
+    pub fn finish(mut self, domain: u8) -> TurboShakeReader {
+        xor_byte(&mut self.state, self.pos, domain);
+        xor_byte(&mut self.state, RATE - 1, 0x80);
+        keccak::p1600(&mut self.state);
+        TurboShakeReader::at(self.state, 0)
+    }
+}
+
+/// `len(dst) (2 bytes LE) || dst`, with the dst given in parts. The draft bounds the dst to
+/// 2^16 - 1 bytes; callers pass at most a 65,000-byte context (checked where the context
+/// enters the crate), so the length cast saturates only on misuse inside the crate.
+fn absorb_dst(sponge: &mut Sponge, dst_parts: &[&[u8]]) {
+    let dst_len: usize = dst_parts.iter().map(|p| p.len()).sum();
+    let dst_len = u16::try_from(dst_len).unwrap_or(u16::MAX);
+    sponge.absorb(&dst_len.to_le_bytes());
+    for part in dst_parts {
+        sponge.absorb(part);
+    }
+}
+
 /// A running XofTurboShake128 instance (seed and dst absorbed, binder may still be added).
 #[derive(Clone)]
-pub struct XofTurboShake128(CTurboShake128<DS_TURBOSHAKE>);
+pub struct XofTurboShake128(Sponge);
 
 impl XofTurboShake128 {
     /// Starts the XOF: absorbs `len(dst) || dst || len(seed) || seed`. The dst is given in
-    /// parts (domain-separation tag, then application context) to avoid a copy.
-    ///
-    /// The draft bounds the dst to 2^16 - 1 bytes and the seed to 255 bytes; callers pass
-    /// at most a 65,535-byte context (checked where the context enters the crate) and 16- or
-    /// 32-byte seeds, so the length casts below saturate only on misuse inside the crate.
+    /// parts (domain-separation tag, then application context) to avoid a copy. Seeds are 16
+    /// or 32 bytes here (the draft bounds them to 255).
     pub fn new(seed: &[u8], dst_parts: &[&[u8]]) -> Self {
-        let mut h = CTurboShake128::<DS_TURBOSHAKE>::default();
-        let dst_len: usize = dst_parts.iter().map(|p| p.len()).sum();
-        let dst_len = u16::try_from(dst_len).unwrap_or(u16::MAX);
-        h.update(&dst_len.to_le_bytes());
-        for part in dst_parts {
-            h.update(part);
-        }
-        h.update(&[u8::try_from(seed.len()).unwrap_or(u8::MAX)]);
-        h.update(seed);
-        Self(h)
+        let mut sponge = Sponge::default();
+        absorb_dst(&mut sponge, dst_parts);
+        sponge.absorb(&[u8::try_from(seed.len()).unwrap_or(u8::MAX)]);
+        sponge.absorb(seed);
+        Self(sponge)
     }
 
     /// Absorbs part of the binder string.
     pub fn update(&mut self, binder_part: &[u8]) {
-        self.0.update(binder_part);
+        self.0.absorb(binder_part);
     }
 
     /// Finishes absorbing and returns the output stream.
     pub fn into_stream(self) -> XofStream<TurboShakeReader> {
-        XofStream::new(TurboShakeReader(self.0.finalize_xof()))
+        XofStream::new(self.into_reader())
+    }
+
+    /// Finishes absorbing and returns the raw output reader.
+    pub fn into_reader(self) -> TurboShakeReader {
+        self.0.finish(DS_TURBOSHAKE)
     }
 
     /// The draft's `derive_seed`: the first `N` output bytes.
@@ -76,12 +147,54 @@ pub trait ByteSource {
     fn fill(&mut self, out: &mut [u8]);
 }
 
-/// Output reader of [`XofTurboShake128`].
-pub struct TurboShakeReader(turboshake::TurboShake128Reader);
+/// Output reader of TurboSHAKE128: the state after the permutation that produced the current
+/// block, that block's bytes, and how many of them were read.
+pub struct TurboShakeReader {
+    state: State,
+    block: [u8; RATE],
+    pos: usize,
+}
+
+impl TurboShakeReader {
+    /// A reader at byte `pos` of the output block held by `state` (a permuted state).
+    pub(crate) fn at(state: State, pos: usize) -> Self {
+        let mut r = Self {
+            state,
+            block: [0; RATE],
+            pos: pos.min(RATE),
+        };
+        r.serialize();
+        r
+    }
+
+    fn serialize(&mut self) {
+        for (chunk, lane) in self.block.chunks_exact_mut(8).zip(&self.state) {
+            chunk.copy_from_slice(&lane.to_le_bytes());
+        }
+    }
+}
 
 impl ByteSource for TurboShakeReader {
     fn fill(&mut self, out: &mut [u8]) {
-        self.0.read(out);
+        let mut written = 0;
+        while written < out.len() {
+            if self.pos == RATE {
+                keccak::p1600(&mut self.state);
+                self.serialize();
+                self.pos = 0;
+            }
+            let take = (RATE - self.pos).min(out.len() - written);
+            out[written..written + take].copy_from_slice(&self.block[self.pos..self.pos + take]);
+            written += take;
+            self.pos += take;
+        }
+    }
+}
+
+impl Drop for TurboShakeReader {
+    fn drop(&mut self) {
+        self.state.zeroize();
+        self.block.zeroize();
     }
 }
 
@@ -133,23 +246,26 @@ impl<S: ByteSource> XofStream<S> {
         buf[..used].zeroize();
     }
 
-    /// The draft's `next_vec(field, length)`, reading the output in large chunks (same
-    /// result as [`Self::next_vec`]). The buffer is wiped only where it was written.
-    pub fn next_vec_bulk<F: FieldElement>(&mut self, length: usize) -> Vec<F> {
-        let mut out = Vec::with_capacity(length);
-        let mut buf = vec![0u8; length.min(256) * F::ENCODED_SIZE];
-        while out.len() < length {
-            let want = (length - out.len()).min(256);
+    /// The draft's `next_vec(field, out.len())` into `out`, reading the output in large
+    /// chunks (same result as [`Self::next_vec`]). The buffer is wiped where it was written.
+    pub fn fill_vec<F: FieldElement>(&mut self, out: &mut [F]) {
+        const CHUNK: usize = 64;
+        let mut buf = [0u8; CHUNK * 32];
+        let mut used = 0;
+        let mut done = 0;
+        while done < out.len() {
+            let want = (out.len() - done).min(CHUNK);
             let chunk = &mut buf[..want * F::ENCODED_SIZE];
             self.source.fill(chunk);
-            out.extend(
-                chunk
-                    .chunks_exact(F::ENCODED_SIZE)
-                    .filter_map(F::from_random),
-            );
+            used = used.max(chunk.len());
+            for c in chunk.chunks_exact(F::ENCODED_SIZE) {
+                if let Some(x) = F::from_random(c) {
+                    out[done] = x;
+                    done += 1;
+                }
+            }
         }
-        buf.zeroize();
-        out
+        buf[..used].zeroize();
     }
 
     /// The draft's `next_vec(field, length)`.
@@ -157,6 +273,10 @@ impl<S: ByteSource> XofStream<S> {
         (0..length).map(|_| self.next_elem()).collect()
     }
 }
+
+/// Most blocks one AES call of [`FixedKeyAes128::hash_u128s`] gets: a multiple of the batches
+/// of the `aes` crate's backends (30 blocks with VAES, 8 with AES-NI).
+pub const HASH_CHUNK: usize = 120;
 
 /// The fixed AES-128 key of XofFixedKeyAes128 for one (dst, binder), section 6.2.2.
 ///
@@ -170,64 +290,47 @@ pub struct FixedKeyAes128 {
 impl FixedKeyAes128 {
     /// Derives the key: TurboSHAKE128 (domain byte 2) of `len(dst) || dst || binder`.
     pub fn new(dst_parts: &[&[u8]], binder: &[u8]) -> Self {
-        let mut h = CTurboShake128::<DS_FIXED_KEY_AES>::default();
-        let dst_len: usize = dst_parts.iter().map(|p| p.len()).sum();
-        let dst_len = u16::try_from(dst_len).unwrap_or(u16::MAX);
-        h.update(&dst_len.to_le_bytes());
-        for part in dst_parts {
-            h.update(part);
-        }
-        h.update(binder);
+        let mut sponge = Sponge::default();
+        absorb_dst(&mut sponge, dst_parts);
+        sponge.absorb(binder);
         let mut key = [0u8; 16];
-        h.finalize_xof().read(&mut key);
+        sponge.finish(DS_FIXED_KEY_AES).fill(&mut key);
         let cipher = Aes128::new(&key.into());
         key.zeroize();
         Self { cipher }
     }
 
     /// Replaces each input block `x` by `AES(k, sigma(x)) XOR sigma(x)` (the hash of
-    /// section 6.2.2), all blocks in one pipelined AES call.
+    /// section 6.2.2).
     pub fn hash_blocks(&self, blocks: &mut [aes::Block]) {
-        let mut sigmas: Vec<aes::Block> = Vec::with_capacity(blocks.len());
-        for b in blocks.iter_mut() {
-            sigma_in_place(b);
-            sigmas.push(*b);
-        }
-        self.cipher.encrypt_blocks(blocks);
-        for (b, s) in blocks.iter_mut().zip(sigmas.iter()) {
-            for i in 0..16 {
-                b[i] ^= s[i];
+        let mut xs = [0u128; HASH_CHUNK];
+        for chunk in blocks.chunks_mut(HASH_CHUNK) {
+            let xs = &mut xs[..chunk.len()];
+            for (x, b) in xs.iter_mut().zip(chunk.iter()) {
+                *x = u128::from_le_bytes((*b).into());
+            }
+            self.hash_u128s(xs);
+            for (x, b) in xs.iter_mut().zip(chunk.iter_mut()) {
+                *b = aes::Block::from(x.to_le_bytes());
+                *x = 0;
             }
         }
     }
 
-    /// Like [`Self::hash_blocks`], reusing `scratch` for the sigma values (no allocation).
-    pub fn hash_blocks_with(&self, blocks: &mut [aes::Block], scratch: &mut Vec<aes::Block>) {
-        scratch.clear();
-        for b in blocks.iter_mut() {
-            sigma_in_place(b);
-            scratch.push(*b);
-        }
-        self.cipher.encrypt_blocks(blocks);
-        for (b, s) in blocks.iter_mut().zip(scratch.iter()) {
-            let x = u128::from_ne_bytes((*b).into()) ^ u128::from_ne_bytes((*s).into());
-            *b = x.to_ne_bytes().into();
-        }
-    }
-
     /// Hashes 128-bit inputs (blocks read as little-endian integers) in place:
-    /// `x -> AES(k, sigma(x)) XOR sigma(x)`, all through one pipelined AES call. `blocks` is
-    /// reusable scratch space.
-    pub fn hash_u128s(&self, xs: &mut [u128], blocks: &mut Vec<aes::Block>) {
-        blocks.clear();
-        for x in xs.iter_mut() {
-            let s = sigma128(*x);
-            *x = s;
-            blocks.push(aes::Block::from(s.to_le_bytes()));
-        }
-        self.cipher.encrypt_blocks(blocks);
-        for (x, b) in xs.iter_mut().zip(blocks.iter()) {
-            *x ^= u128::from_le_bytes((*b).into());
+    /// `x -> AES(k, sigma(x)) XOR sigma(x)`, [`HASH_CHUNK`] blocks per pipelined AES call.
+    pub fn hash_u128s(&self, xs: &mut [u128]) {
+        let mut blocks = [aes::Block::default(); HASH_CHUNK];
+        for chunk in xs.chunks_mut(HASH_CHUNK) {
+            let blocks = &mut blocks[..chunk.len()];
+            for (b, x) in blocks.iter_mut().zip(chunk.iter()) {
+                *b = aes::Block::from(sigma128(*x).to_le_bytes());
+            }
+            self.cipher.encrypt_blocks(blocks);
+            for (x, b) in chunk.iter_mut().zip(blocks.iter_mut()) {
+                *x = sigma128(*x) ^ u128::from_le_bytes((*b).into());
+                *b = aes::Block::default();
+            }
         }
     }
 
@@ -238,17 +341,6 @@ impl FixedKeyAes128 {
             seed: *seed,
             consumed: 0,
         })
-    }
-}
-
-/// `sigma(x_L || x_R) = x_R || (x_L XOR x_R)` on a 16-byte block.
-#[inline(always)]
-fn sigma_in_place(b: &mut aes::Block) {
-    for i in 0..8 {
-        let l = b[i];
-        let r = b[i + 8];
-        b[i] = r;
-        b[i + 8] = l ^ r;
     }
 }
 
@@ -324,5 +416,246 @@ impl XofFixedKeyAes128 {
 impl Drop for XofFixedKeyAes128 {
     fn drop(&mut self) {
         self.seed.zeroize();
+    }
+}
+
+/// XofTurboShake128 at many 16-byte seeds under one (dst, binder): the leaf-level `extend` and
+/// `convert` of one report's IDPF (draft section 8.3.2).
+///
+/// The messages `len(dst) || dst || 16 || seed || binder` differ only in the seed, so the whole
+/// blocks before the seed are absorbed once ([`SeededXof::new`]), the rest of the message with
+/// the padding is kept as lanes, and a call only XORs the seed in and permutes: one
+/// permutation per seed when the message fits one block (contexts up to 124 bytes), four seeds
+/// per 4-way permutation ([`SeededXof::hash_x4`]). The first output block (168 bytes) of each
+/// seed is the permuted state's first 21 lanes; [`SeededXof::reader`] continues a stream past
+/// it.
+#[derive(Clone)]
+pub struct SeededXof {
+    /// The state after absorbing the whole blocks before the seed's block.
+    start: State,
+    /// The rest of the message with a zero seed, padded: 21 lanes per block.
+    tail: Vec<u64>,
+    /// The tail lane where the seed begins.
+    seed_lane: usize,
+    /// The seed's bit offset in that lane (a multiple of 8).
+    seed_shift: u32,
+}
+
+impl SeededXof {
+    /// Seed length this type handles.
+    pub const SEED_SIZE: usize = 16;
+
+    /// Precomputes the XOF for `dst_parts` (concatenated) and `binder`.
+    pub fn new(dst_parts: &[&[u8]], binder: &[u8]) -> Self {
+        let dst_len: usize = dst_parts.iter().map(|p| p.len()).sum();
+        let mut prefix = Vec::with_capacity(3 + dst_len);
+        prefix.extend_from_slice(&u16::try_from(dst_len).unwrap_or(u16::MAX).to_le_bytes());
+        for part in dst_parts {
+            prefix.extend_from_slice(part);
+        }
+        prefix.push(Self::SEED_SIZE as u8);
+
+        // Absorb the whole blocks before the seed's block once.
+        let whole = prefix.len() / RATE * RATE;
+        let mut start = [0u64; 25];
+        for block in prefix[..whole].chunks_exact(RATE) {
+            for (lane, bytes) in start.iter_mut().zip(block.chunks_exact(8)) {
+                *lane ^= u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+            }
+            keccak::p1600(&mut start);
+        }
+
+        // The tail: rest of the prefix, a zero seed, the binder, the domain byte, then zeros
+        // and the final bit 0x80 in the last byte of the last block.
+        let mut tail = prefix[whole..].to_vec();
+        let seed_at = tail.len();
+        tail.resize(seed_at + Self::SEED_SIZE, 0);
+        tail.extend_from_slice(binder);
+        tail.push(DS_TURBOSHAKE);
+        let blocks = tail.len().div_ceil(RATE);
+        tail.resize(blocks * RATE, 0);
+        tail[blocks * RATE - 1] ^= 0x80;
+        let lanes = tail
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+            .collect();
+        Self {
+            start,
+            tail: lanes,
+            seed_lane: seed_at / 8,
+            seed_shift: 8 * (seed_at % 8) as u32,
+        }
+    }
+
+    /// The seed's contribution to tail lanes `seed_lane`, `seed_lane + 1`, `seed_lane + 2`.
+    #[inline(always)]
+    fn seed_lanes(&self, seed: u128) -> [u64; 3] {
+        let lo = seed as u64;
+        let hi = (seed >> 64) as u64;
+        let k = self.seed_shift;
+        if k == 0 {
+            [lo, hi, 0]
+        } else {
+            [lo << k, (lo >> (64 - k)) | (hi << k), hi >> (64 - k)]
+        }
+    }
+
+    /// Hashes four seeds (little-endian `u128`s) into `st`: the four permuted states after
+    /// the last message block, lane-interleaved; lanes 0 to 20 of state `k` are the first 168
+    /// output bytes for `seeds[k]`.
+    pub fn hash_x4(&self, seeds: &[u128; 4], st: &mut State4) {
+        for (lane, &s) in st.iter_mut().zip(&self.start) {
+            *lane = [s; 4];
+        }
+        let contrib = seeds.map(|s| self.seed_lanes(s));
+        for (b, block) in self.tail.chunks_exact(RATE_LANES).enumerate() {
+            for (lane, &t) in st.iter_mut().zip(block) {
+                for x in lane.iter_mut() {
+                    *x ^= t;
+                }
+            }
+            for j in 0..3 {
+                let at = self.seed_lane + j;
+                if at / RATE_LANES == b {
+                    for (k, c) in contrib.iter().enumerate() {
+                        st[at % RATE_LANES][k] ^= c[j];
+                    }
+                }
+            }
+            keccak::p1600_x4(st);
+        }
+    }
+
+    /// Hashes one seed: the permuted state after the last message block.
+    pub fn hash(&self, seed: u128) -> State {
+        let mut st = self.start;
+        let contrib = self.seed_lanes(seed);
+        for (b, block) in self.tail.chunks_exact(RATE_LANES).enumerate() {
+            for (lane, &t) in st.iter_mut().zip(block) {
+                *lane ^= t;
+            }
+            for (j, c) in contrib.iter().enumerate() {
+                let at = self.seed_lane + j;
+                if at / RATE_LANES == b {
+                    st[at % RATE_LANES] ^= c;
+                }
+            }
+            keccak::p1600(&mut st);
+        }
+        st
+    }
+
+    /// The output stream of a state returned by [`Self::hash`], from byte `pos` on.
+    pub fn reader(state: State, pos: usize) -> XofStream<TurboShakeReader> {
+        XofStream::new(TurboShakeReader::at(state, pos))
+    }
+}
+
+/// One of the four byte queues of [`StreamsX4`]: output bytes produced but not yet read.
+#[derive(Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    read: usize,
+}
+
+impl Pending {
+    fn available(&self) -> usize {
+        self.bytes.len() - self.read
+    }
+
+    fn push_lanes(&mut self, lanes: impl Iterator<Item = u64>) {
+        if self.read > 0 {
+            self.bytes.drain(..self.read);
+            self.read = 0;
+        }
+        for lane in lanes {
+            self.bytes.extend_from_slice(&lane.to_le_bytes());
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
+    }
+}
+
+/// Up to four TurboSHAKE128 output streams read in lockstep: each 4-way permutation produces
+/// the next 168 bytes of every stream. Reading is exactly that of four separate streams; only
+/// the production is shared.
+pub struct StreamsX4 {
+    state: State4,
+    pending: [Pending; 4],
+    active: usize,
+}
+
+impl StreamsX4 {
+    /// Takes over up to four readers (their unread bytes come first).
+    pub fn new(readers: Vec<TurboShakeReader>) -> Self {
+        let active = readers.len().min(4);
+        let mut state = [[0u64; 4]; 25];
+        let mut pending: [Pending; 4] = Default::default();
+        for (k, r) in readers.iter().take(4).enumerate() {
+            for (i, lane) in state.iter_mut().enumerate() {
+                lane[k] = r.state[i];
+            }
+            pending[k].bytes.extend_from_slice(&r.block[r.pos..]);
+        }
+        Self {
+            state,
+            pending,
+            active,
+        }
+    }
+
+    /// Number of streams read.
+    pub fn len(&self) -> usize {
+        self.active
+    }
+
+    /// `true` if no stream is read.
+    pub fn is_empty(&self) -> bool {
+        self.active == 0
+    }
+
+    fn produce(&mut self) {
+        keccak::p1600_x4(&mut self.state);
+        for (k, p) in self.pending.iter_mut().enumerate().take(self.active) {
+            p.push_lanes(self.state[..RATE_LANES].iter().map(|lane| lane[k]));
+        }
+    }
+
+    /// Fills `outs[k]` with the next elements of stream `k` (the draft's `next_vec`,
+    /// rejection sampling included), for `k < self.len()`; other slices are ignored.
+    pub fn next_vecs<F: FieldElement>(&mut self, outs: &mut [&mut [F]]) {
+        debug_assert!(F::ENCODED_SIZE <= 32);
+        let mut done = [0usize; 4];
+        loop {
+            let mut short = false;
+            for (k, out) in outs.iter_mut().enumerate().take(self.active) {
+                let p = &mut self.pending[k];
+                while done[k] < out.len() && p.available() >= F::ENCODED_SIZE {
+                    let bytes = &p.bytes[p.read..p.read + F::ENCODED_SIZE];
+                    p.read += F::ENCODED_SIZE;
+                    if let Some(x) = F::from_random(bytes) {
+                        out[done[k]] = x;
+                        done[k] += 1;
+                    }
+                }
+                short |= done[k] < out.len();
+            }
+            if !short {
+                return;
+            }
+            self.produce();
+        }
+    }
+}
+
+impl Drop for StreamsX4 {
+    fn drop(&mut self) {
+        for lane in self.state.iter_mut() {
+            lane.zeroize();
+        }
     }
 }
