@@ -630,4 +630,29 @@ mod tests {
         assert!((-Field255::ONE).vartime_is_upper_half());
         assert!(!Field255::from_u64(7).vartime_is_upper_half());
     }
+
+    #[test]
+    fn sketch_sums_equal_reduced_sums_at_the_extremes() {
+        // Every candidate at p - 1 drives the unreduced accumulators as high as they go per
+        // addition; a mix of small and large values checks the final reductions.
+        let m1 = -Field255::ONE;
+        let mixed = [
+            m1,
+            Field255::from_u64(3),
+            m1 - Field255::from_u64(18),
+            Field255::ZERO,
+        ];
+        for values in [[m1; 4], mixed] {
+            let mut sums = SketchSums255::default();
+            let mut want = [Field255::ZERO; 3];
+            for i in 0..5000 {
+                let (r, y, z) = (values[i % 4], values[(i + 1) % 4], values[(i + 3) % 4]);
+                sums.add(&r, &y, &z);
+                want[0] += r * y;
+                want[1] += r * r * y;
+                want[2] += r * z;
+            }
+            assert_eq!(sums.finish(), want);
+        }
+    }
 }

@@ -207,7 +207,10 @@ fn p1600_x4_avx2(states: &mut State4) {
     macro_rules! rotl {
         ($x:expr, $n:literal) => {{
             let x = $x;
-            _mm256_or_si256(_mm256_slli_epi64::<$n>(x), _mm256_srli_epi64::<{ 64 - $n }>(x))
+            _mm256_or_si256(
+                _mm256_slli_epi64::<$n>(x),
+                _mm256_srli_epi64::<{ 64 - $n }>(x),
+            )
         }};
     }
     // One round from `$a` into `$e`, output row by output row, so that only the five `d`

@@ -41,20 +41,11 @@ const RATE_LANES: usize = RATE / 8;
 
 /// A TurboSHAKE128 sponge while it absorbs (RFC 9861, section 2.2): Keccak-p[1600, 12],
 /// rate 168 bytes; [`Sponge::finish`] appends the domain byte and the final padding bit.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Sponge {
     state: State,
     /// Bytes absorbed into the current block.
     pos: usize,
-}
-
-impl Default for Sponge {
-    fn default() -> Self {
-        Self {
-            state: [0; 25],
-            pos: 0,
-        }
-    }
 }
 
 impl Drop for Sponge {
