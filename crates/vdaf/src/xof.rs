@@ -314,14 +314,19 @@ impl FixedKeyAes128 {
         let mut blocks = [aes::Block::default(); HASH_CHUNK];
         for chunk in xs.chunks_mut(HASH_CHUNK) {
             let blocks = &mut blocks[..chunk.len()];
-            for (b, x) in blocks.iter_mut().zip(chunk.iter()) {
-                *b = aes::Block::from(sigma128(*x).to_le_bytes());
+            for (b, x) in blocks.iter_mut().zip(chunk.iter_mut()) {
+                let s = sigma128(*x);
+                *x = s;
+                *b = aes::Block::from(s.to_le_bytes());
             }
             self.cipher.encrypt_blocks(blocks);
-            for (x, b) in chunk.iter_mut().zip(blocks.iter_mut()) {
-                *x = sigma128(*x) ^ u128::from_le_bytes((*b).into());
-                *b = aes::Block::default();
+            for (x, b) in chunk.iter_mut().zip(blocks.iter()) {
+                *x ^= u128::from_le_bytes((*b).into());
             }
+        }
+        // The buffer is reused chunk after chunk and wiped once, at the end.
+        for b in blocks.iter_mut() {
+            b.as_mut_slice().zeroize();
         }
     }
 
