@@ -503,34 +503,17 @@ impl<'a> Cursor<'a> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use hotspot_core::envelope::HpkePublicKey;
-    use hotspot_core::task::SearchMode;
+
     use hotspot_credentials::{IssuerKey, KeySet, issue};
 
     const MASTER: [u8; 32] = [6; 32];
 
     fn task(kind: TaskKind, limit: u32) -> TaskConfig {
-        let key = |id| HpkePublicKey {
-            key_id: id,
-            public_key: [1; 32],
-        };
         TaskConfig {
             id: TaskId([8; 32]),
-            kind,
-            bits: 32,
             start_unix: 200 * 86_400,
-            window_seconds: 3_600,
-            grace_seconds: 60,
-            min_batch_size: 1,
-            threshold: 1,
-            search_mode: SearchMode::Registry,
             presentations_per_window: limit,
-            leader_keys: vec![key(1)],
-            helper_keys: vec![key(2)],
-            collector_key: key(3),
-            privacy: hotspot_core::task::PrivacyParams::default_for(3_600),
-            search: hotspot_core::task::SearchParams::default(),
-            rules: hotspot_core::rules::Rules::default_for(kind),
+            ..TaskConfig::example(kind)
         }
     }
 

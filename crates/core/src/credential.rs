@@ -170,31 +170,14 @@ impl DiagnosisCode {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::envelope::HpkePublicKey;
-    use crate::task::{SearchMode, TaskId};
 
     fn task(kind: TaskKind, window_seconds: u64, grace_seconds: u64) -> TaskConfig {
-        let key = |id| HpkePublicKey {
-            key_id: id,
-            public_key: [1; 32],
-        };
         TaskConfig {
-            id: TaskId([7; 32]),
-            kind,
-            bits: 32,
             start_unix: 10 * 86_400,
             window_seconds,
             grace_seconds,
-            min_batch_size: 1,
-            threshold: 1,
-            search_mode: SearchMode::Registry,
-            presentations_per_window: 1,
-            leader_keys: vec![key(1)],
-            helper_keys: vec![key(2)],
-            collector_key: key(3),
             privacy: crate::task::PrivacyParams::default_for(window_seconds),
-            search: crate::task::SearchParams::default(),
-            rules: crate::rules::Rules::default_for(kind),
+            ..TaskConfig::example(kind)
         }
     }
 

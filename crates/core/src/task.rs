@@ -324,6 +324,36 @@ struct KeyToml {
 }
 
 impl TaskConfig {
+    /// A well-formed task of `kind` for tests and examples: id `[7; 32]`, 32-bit codes, hourly
+    /// windows from the Unix epoch with a minute of grace, registry mode, thresholds and the
+    /// credential limit at 1, placeholder HPKE keys (ids 1, 2 and 3 for leader, helper and
+    /// collector, each key the id's byte repeated), and the default privacy, search and rules.
+    /// Change what a test needs with struct update syntax.
+    pub fn example(kind: TaskKind) -> TaskConfig {
+        let key = |key_id: u32| HpkePublicKey {
+            key_id,
+            public_key: [key_id as u8; 32],
+        };
+        TaskConfig {
+            id: TaskId([7; 32]),
+            kind,
+            bits: 32,
+            start_unix: 0,
+            window_seconds: 3_600,
+            grace_seconds: 60,
+            min_batch_size: 1,
+            threshold: 1,
+            search_mode: SearchMode::Registry,
+            presentations_per_window: 1,
+            leader_keys: vec![key(1)],
+            helper_keys: vec![key(2)],
+            collector_key: key(3),
+            privacy: PrivacyParams::default_for(3_600),
+            search: SearchParams::default(),
+            rules: Rules::default_for(kind),
+        }
+    }
+
     /// Parses one task from TOML and checks every field.
     pub fn from_toml(text: &str) -> Result<Self, TaskError> {
         let raw: TaskToml = toml::from_str(text).map_err(|e| TaskError::Toml(e.to_string()))?;
@@ -721,24 +751,12 @@ mod tests {
     use super::*;
 
     fn sample() -> TaskConfig {
-        let key = |id| HpkePublicKey {
-            key_id: id,
-            public_key: [id as u8; 32],
-        };
         TaskConfig {
-            id: TaskId([7; 32]),
-            kind: TaskKind::Crowding,
-            bits: 32,
             start_unix: 1_000,
-            window_seconds: 3_600,
             grace_seconds: 600,
             min_batch_size: 10,
             threshold: 5,
-            search_mode: SearchMode::Registry,
             presentations_per_window: 4,
-            leader_keys: vec![key(1)],
-            helper_keys: vec![key(2)],
-            collector_key: key(3),
             privacy: PrivacyParams {
                 noise: true,
                 rho_batch: 0.015,
@@ -746,8 +764,7 @@ mod tests {
                 delta: 1e-9,
                 windows_per_day: 24,
             },
-            search: SearchParams::default(),
-            rules: Rules::default_for(TaskKind::Crowding),
+            ..TaskConfig::example(TaskKind::Crowding)
         }
     }
 

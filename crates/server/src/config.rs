@@ -664,27 +664,13 @@ mod tests {
     }
 
     fn write_setup(dir: &Path) -> PathBuf {
-        let key = |id| hotspot_core::envelope::HpkePublicKey {
-            key_id: id,
-            public_key: [9; 32],
-        };
         let task = TaskConfig {
             id: TaskId([1; 32]),
-            kind: hotspot_core::task::TaskKind::Crowding,
-            bits: 32,
-            start_unix: 0,
             window_seconds: 60,
             grace_seconds: 5,
-            min_batch_size: 1,
             threshold: 2,
-            search_mode: hotspot_core::task::SearchMode::Registry,
-            presentations_per_window: 1,
-            leader_keys: vec![key(1)],
-            helper_keys: vec![key(2)],
-            collector_key: key(3),
             privacy: hotspot_core::task::PrivacyParams::default_for(60),
-            search: hotspot_core::task::SearchParams::default(),
-            rules: hotspot_core::rules::Rules::default_for(hotspot_core::task::TaskKind::Crowding),
+            ..TaskConfig::example(hotspot_core::task::TaskKind::Crowding)
         };
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("task.toml"), task.to_toml()).unwrap();

@@ -164,32 +164,17 @@ impl Verifier {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use hotspot_core::envelope::HpkePublicKey;
-    use hotspot_core::task::{SearchMode, TaskKind};
+
+    use hotspot_core::task::TaskKind;
     use hotspot_credentials::{CredentialRequest, issue};
 
     fn task(kind: TaskKind) -> TaskConfig {
-        let key = |id| HpkePublicKey {
-            key_id: id,
-            public_key: [1; 32],
-        };
         TaskConfig {
             id: TaskId([4; 32]),
-            kind,
-            bits: 32,
             start_unix: 100 * 86_400,
-            window_seconds: 3_600,
-            grace_seconds: 60,
-            min_batch_size: 1,
-            threshold: 1,
-            search_mode: SearchMode::Registry,
             presentations_per_window: 2,
-            leader_keys: vec![key(1)],
-            helper_keys: vec![key(2)],
-            collector_key: key(3),
             privacy: hotspot_core::task::PrivacyParams::default_for(86_400),
-            search: hotspot_core::task::SearchParams::default(),
-            rules: hotspot_core::rules::Rules::default_for(kind),
+            ..TaskConfig::example(kind)
         }
     }
 

@@ -660,32 +660,16 @@ mod tests {
     use super::*;
     use crate::storage::sqlite::SqliteStore;
     use crate::storage::{BatchKey, Store, VenueRecord};
-    use hotspot_core::envelope::HpkePublicKey;
+
     use hotspot_core::venue::VenueCategory;
     use hotspot_dashboard::conformance;
 
     fn task() -> TaskConfig {
-        let key = |key_id| HpkePublicKey {
-            key_id,
-            public_key: [9; 32],
-        };
         TaskConfig {
             id: TaskId([0xab; 32]),
-            kind: TaskKind::Crowding,
-            bits: 32,
-            start_unix: 0,
-            window_seconds: 3600,
             grace_seconds: 5,
-            min_batch_size: 1,
             threshold: 2,
-            search_mode: SearchMode::Registry,
-            presentations_per_window: 1,
-            leader_keys: vec![key(1)],
-            helper_keys: vec![key(2)],
-            collector_key: key(3),
-            privacy: hotspot_core::task::PrivacyParams::default_for(3600),
-            search: hotspot_core::task::SearchParams::default(),
-            rules: hotspot_core::rules::Rules::default_for(TaskKind::Crowding),
+            ..TaskConfig::example(TaskKind::Crowding)
         }
     }
 

@@ -171,8 +171,8 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::ChaCha20Rng;
 
-    use hotspot_core::envelope::{HpkeKeyring, HpkePublicKey};
-    use hotspot_core::rules::Rules;
+    use hotspot_core::envelope::HpkeKeyring;
+
     use hotspot_core::task::{
         PrivacyParams, SearchMode, SearchParams, TaskConfig, TaskId, TaskKind,
     };
@@ -183,24 +183,11 @@ mod tests {
     use crate::storage::sqlite::SqliteStore;
 
     fn task(noise: bool, mode: SearchMode) -> TaskConfig {
-        let key = |id| HpkePublicKey {
-            key_id: id,
-            public_key: [id as u8; 32],
-        };
         TaskConfig {
             id: TaskId([5; 32]),
-            kind: TaskKind::Crowding,
             bits: 8,
-            start_unix: 0,
-            window_seconds: 3600,
             grace_seconds: 0,
-            min_batch_size: 1,
-            threshold: 1,
             search_mode: mode,
-            presentations_per_window: 1,
-            leader_keys: vec![key(1)],
-            helper_keys: vec![key(2)],
-            collector_key: key(3),
             privacy: PrivacyParams {
                 noise,
                 rho_batch: 0.01,
@@ -212,7 +199,7 @@ mod tests {
                 stride: 4,
                 ..SearchParams::default()
             },
-            rules: Rules::default_for(TaskKind::Crowding),
+            ..TaskConfig::example(TaskKind::Crowding)
         }
     }
 
