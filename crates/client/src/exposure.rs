@@ -22,6 +22,7 @@ use crate::registry::TrustedKeys;
 
 pub use hotspot_dashboard::exposure::{
     ExposureCell, ExposureError as FormatError, ExposureLevel, ExposureList, MAX_CELLS,
+    MAX_LIST_BYTES,
 };
 
 /// Clock skew tolerated on `issued_at`, in seconds.
@@ -65,33 +66,21 @@ pub fn verify_list(
     held_version: u64,
     now: UnixSeconds,
 ) -> Result<ExposureList, ExposureError> {
-    // 1. Canonical decoding and signature, under each trusted key in turn. The dashboard's
-    //    decoder checks the format before the signature, so a format error is the same for
-    //    every key and ends the loop at once.
-    let mut verified = None;
-    for key in keys.iter() {
-        match ExposureList::verify(bytes, &key.verifying_key()) {
-            Ok(list) => {
-                verified = Some(list);
-                break;
-            }
-            Err(FormatError::BadSignature) => continue,
-            Err(other) => return Err(ExposureError::Format(other)),
-        }
+    // 1. Canonical decoding (once) and the signature under any trusted key.
+    if keys.is_empty() {
+        return Err(ExposureError::NoTrustedKey);
     }
-    let list = match verified {
-        Some(list) => list,
-        None if keys.is_empty() => return Err(ExposureError::NoTrustedKey),
-        None => return Err(ExposureError::BadSignature),
-    };
+    let trusted: Vec<_> = keys.iter().map(|key| key.verifying_key()).collect();
+    let list = ExposureList::verify_any(bytes, &trusted).map_err(|e| match e {
+        FormatError::BadSignature => ExposureError::BadSignature,
+        other => ExposureError::Format(other),
+    })?;
 
     // 2. Never go back to an older list.
-    if held_version != 0 && list.version() <= held_version {
-        return Err(ExposureError::Rollback {
-            got: list.version(),
-            held: held_version,
-        });
-    }
+    list.check_newer(held_version).map_err(|e| match e {
+        FormatError::Rollback { got, held } => ExposureError::Rollback { got, held },
+        other => ExposureError::Format(other),
+    })?;
 
     // 3. Freshness.
     if list.issued_at() > now.saturating_add(MAX_SKEW_SECS) {

@@ -12,10 +12,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::exposure::MAX_CELLS;
-
-/// Largest body accepted: a list of [`MAX_CELLS`] cells with its header and signature.
-pub const MAX_LIST_BYTES: usize = 28 + 21 * MAX_CELLS as usize + 64;
+pub use crate::exposure::MAX_LIST_BYTES;
 /// How long the whole download may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -46,6 +46,9 @@ pub const MAX_CELLS: u32 = 1_000_000;
 const HEADER_LEN: usize = 8 + 8 + 8 + 4;
 const CELL_LEN: usize = 8 + 8 + 4 + 1;
 const SIGNATURE_LEN: usize = 64;
+/// Largest encoded list: [`MAX_CELLS`] cells with the header and the signature (what a
+/// downloader may bound its read by).
+pub const MAX_LIST_BYTES: usize = HEADER_LEN + CELL_LEN * MAX_CELLS as usize + SIGNATURE_LEN;
 
 /// Why an exposure list was rejected.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -230,6 +233,16 @@ impl ExposureList {
 
     /// Decodes `bytes` canonically and verifies its signature under `key`.
     pub fn verify(bytes: &[u8], key: &VerifyingKey) -> Result<Self, ExposureError> {
+        Self::verify_any(bytes, [key])
+    }
+
+    /// Decodes `bytes` canonically, once, and accepts a signature by any of `keys` (an app
+    /// that trusts the old and the new key across a rotation). Format errors come before
+    /// signature errors; no keys at all is a bad signature.
+    pub fn verify_any<'a>(
+        bytes: &[u8],
+        keys: impl IntoIterator<Item = &'a VerifyingKey>,
+    ) -> Result<Self, ExposureError> {
         // 1. Split body and signature, decode the body canonically.
         let split = bytes
             .len()
@@ -241,26 +254,34 @@ impl ExposureList {
         // 2. Check the signature over the context-prefixed body.
         let signature =
             Signature::from_slice(signature).map_err(|_| ExposureError::BadSignature)?;
-        key.verify_strict(&signed_message(body), &signature)
-            .map_err(|_| ExposureError::BadSignature)?;
-        Ok(list)
+        let message = signed_message(body);
+        keys.into_iter()
+            .any(|key| key.verify_strict(&message, &signature).is_ok())
+            .then_some(list)
+            .ok_or(ExposureError::BadSignature)
     }
 
-    /// [`ExposureList::verify`], then refuses a list whose version is not strictly greater than
-    /// `held_version` (the version the app stored last; 0 if none). Apps use this one.
+    /// [`ExposureList::verify`], then [`ExposureList::check_newer`].
     pub fn verify_newer(
         bytes: &[u8],
         key: &VerifyingKey,
         held_version: u64,
     ) -> Result<Self, ExposureError> {
         let list = Self::verify(bytes, key)?;
-        if list.version <= held_version && held_version != 0 {
+        list.check_newer(held_version)?;
+        Ok(list)
+    }
+
+    /// Refuses this list unless its version is strictly greater than `held_version` (the
+    /// version the app stored last; 0 if none): an app never goes back to an older list.
+    pub fn check_newer(&self, held_version: u64) -> Result<(), ExposureError> {
+        if self.version <= held_version && held_version != 0 {
             return Err(ExposureError::Rollback {
-                got: list.version,
+                got: self.version,
                 held: held_version,
             });
         }
-        Ok(list)
+        Ok(())
     }
 
     fn encode_body(&self) -> Vec<u8> {
