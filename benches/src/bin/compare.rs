@@ -217,48 +217,49 @@ fn per_report_ms(d: Duration, n: usize) -> f64 {
     d.as_secs_f64() * 1e3 / n as f64
 }
 
-/// Fixed-key AES-128 throughput of this machine (blocks per CPU second, one thread), batched
-/// 4,096 blocks per call as the engine does at wide tree depths. The clock (a read of
-/// `/proc/self/stat`, some microseconds) is read once per 100 calls, so that it does not
-/// weigh on the rate.
-fn aes_blocks_per_second() -> f64 {
-    let key = FixedKeyAes128::new(&[b"aes bound"], b"");
-    let mut xs: Vec<u128> = (0..4096u128).collect();
+/// Operations per CPU second of one thread: `batch` (which does `per_batch` operations) run
+/// for half a second of CPU time. The clock (a read of `/proc/self/stat`, some microseconds)
+/// is read once per batch, so a batch should take a millisecond or more.
+fn per_cpu_second(per_batch: u64, mut batch: impl FnMut()) -> f64 {
     let start = cpu_now();
     let mut done = 0u64;
     while cpu_now() - start < Duration::from_millis(500) {
+        batch();
+        done += per_batch;
+    }
+    done as f64 / (cpu_now() - start).as_secs_f64()
+}
+
+/// Fixed-key AES-128 throughput of this machine (blocks per CPU second, one thread), batched
+/// 4,096 blocks per call as the engine does at wide tree depths.
+fn aes_blocks_per_second() -> f64 {
+    let key = FixedKeyAes128::new(&[b"aes bound"], b"");
+    let mut xs: Vec<u128> = (0..4096u128).collect();
+    per_cpu_second(100 * 4096, || {
         for _ in 0..100 {
             key.hash_u128s(&mut xs);
         }
-        done += 100 * xs.len() as u64;
-    }
-    done as f64 / (cpu_now() - start).as_secs_f64()
+    })
 }
 
 /// Keccak-p[1600, 12] throughput of this machine (permutations per CPU second, one thread):
 /// the 4-way path the leaf level uses, and the one-state path.
 fn keccak_permutations_per_second() -> (f64, f64) {
+    const CALLS: u64 = 16_384;
     let mut states = [[0u64; 4]; 25];
-    let start = cpu_now();
-    let mut done = 0u64;
-    while cpu_now() - start < Duration::from_millis(500) {
-        for _ in 0..16_384 {
+    let x4 = per_cpu_second(4 * CALLS, || {
+        for _ in 0..CALLS {
             keccak::p1600_x4(&mut states);
         }
-        done += 4 * 16_384;
-    }
-    let x4 = done as f64 / (cpu_now() - start).as_secs_f64();
+    });
     let mut state = [0u64; 25];
-    let start = cpu_now();
-    let mut done = 0u64;
-    while cpu_now() - start < Duration::from_millis(500) {
-        for _ in 0..16_384 {
+    let one = per_cpu_second(CALLS, || {
+        for _ in 0..CALLS {
             keccak::p1600(&mut state);
         }
-        done += 16_384;
-    }
+    });
     std::hint::black_box((states, state));
-    (x4, done as f64 / (cpu_now() - start).as_secs_f64())
+    (x4, one)
 }
 
 /// AES blocks one report costs over the whole walk (both aggregators; the leaf level uses
@@ -442,8 +443,8 @@ fn print_registry_bounds(param: &AggregationParam, ours_ms: f64) {
     let tree = PrefixTree::new(usize::from(param.level()), param.prefixes());
     let v = param.prefixes().len();
     // Leaf depth: 1 per parent (extend) and 1 per leaf (convert); verification randomness:
-    // 32 bytes per candidate at 168 bytes per permutation, plus the one absorbing it.
-    let per_agg = tree.vartime_leaf_permutations() + (32 * v).div_ceil(168) + 1;
+    // 32 bytes per candidate at RATE bytes per permutation, plus the one absorbing it.
+    let per_agg = tree.vartime_leaf_permutations() + (32 * v).div_ceil(hotspot_vdaf::xof::RATE) + 1;
     let perms = 2 * per_agg;
     let (x4_rate, one_rate) = keccak_permutations_per_second();
     let keccak_ms = perms as f64 / x4_rate * 1e3;

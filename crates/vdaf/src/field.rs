@@ -262,9 +262,26 @@ impl Field255 {
     #[inline(always)]
     pub fn from_random_limbs(mut limbs: [u64; 4]) -> Option<Self> {
         limbs[3] &= 0x7fff_ffff_ffff_ffff;
+        Self::from_canonical_limbs(limbs)
+    }
+
+    /// The element of value `limbs` (little-endian), or `None` when it is not below p.
+    #[inline(always)]
+    fn from_canonical_limbs(limbs: [u64; 4]) -> Option<Self> {
+        // A borrow means limbs < p.
         let (_, borrow) = sub4(&limbs, &P255);
         borrow.then_some(Field255(limbs))
     }
+}
+
+/// 32 bytes as four little-endian limbs.
+#[inline(always)]
+fn limbs_le(bytes: &[u8; 32]) -> [u64; 4] {
+    core::array::from_fn(|i| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+        u64::from_le_bytes(w)
+    })
 }
 
 #[inline(always)]
@@ -299,28 +316,11 @@ impl FieldElement for Field255 {
     const ONE: Self = Field255([1, 0, 0, 0]);
 
     fn from_canonical_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != 32 {
-            return None;
-        }
-        let mut limbs = [0u64; 4];
-        for (i, limb) in limbs.iter_mut().enumerate() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&bytes[8 * i..8 * i + 8]);
-            *limb = u64::from_le_bytes(w);
-        }
-        let (_, borrow) = sub4(&limbs, &P255);
-        // borrow means limbs < p.
-        borrow.then_some(Field255(limbs))
+        Self::from_canonical_limbs(limbs_le(bytes.try_into().ok()?))
     }
 
     fn from_random(bytes: &[u8]) -> Option<Self> {
-        let bytes: &[u8; 32] = bytes.try_into().ok()?;
-        let limb = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&bytes[8 * i..8 * i + 8]);
-            u64::from_le_bytes(w)
-        };
-        Self::from_random_limbs([limb(0), limb(1), limb(2), limb(3)])
+        Self::from_random_limbs(limbs_le(bytes.try_into().ok()?))
     }
 
     fn encode_into(&self, out: &mut Vec<u8>) {

@@ -23,7 +23,9 @@ use zeroize::Zeroize;
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement};
-use crate::xof::{FixedKeyAes128, HASH_CHUNK, SeededXof, XofTurboShake128, counter_block};
+use crate::xof::{
+    FixedKeyAes128, HASH_CHUNK, SeededXof, XofTurboShake128, counter_block, wipe_blocks,
+};
 
 /// Version byte of the domain-separation tags (draft 18).
 pub(crate) const VERSION: u8 = 18;
@@ -471,14 +473,6 @@ impl Drop for EvalScratch {
     }
 }
 
-/// Output of evaluating one report's key over a [`PrefixTree`].
-pub enum TreeOutput<'o> {
-    /// Inner level: one `Field64` pair per candidate.
-    Inner(&'o mut [[Field64; 2]]),
-    /// Leaf level: one `Field255` pair per candidate.
-    Leaf(&'o mut [[Field255; 2]]),
-}
-
 /// All-ones if `bit` is 1, else zero (for branch-free conditional XOR).
 #[inline(always)]
 fn mask128(bit: u8) -> u128 {
@@ -501,10 +495,10 @@ impl Drop for NodeCache {
 }
 
 /// Evaluates one aggregator's key at every candidate of `tree` (draft section 8.3.4, the
-/// shared-tree form of `eval`), writing the value shares to `out` ([`TreeOutput::Inner`] for
-/// an inner level, [`TreeOutput::Leaf`] for the leaf level). A resumed tree starts from
-/// `nodes` (kept by an earlier call); at an inner level `nodes`, when given, then receives
-/// this call's final nodes (its buffers are reused).
+/// shared-tree form of `eval`) at an inner level, writing one `Field64` pair per candidate to
+/// `out`; the leaf level goes through [`LeafWalk`], chunk by chunk. A resumed tree starts
+/// from `nodes` (kept by an earlier call); `nodes`, when given, then receives this call's
+/// final nodes (its buffers are reused).
 #[allow(clippy::too_many_arguments)]
 pub fn eval_tree(
     agg_id: u8,
@@ -514,55 +508,32 @@ pub fn eval_tree(
     tree: &PrefixTree,
     nodes: Option<&mut NodeCache>,
     scratch: &mut EvalScratch,
-    out: TreeOutput<'_>,
+    out: &mut [[Field64; 2]],
 ) -> Result<(), VdafError> {
     let bits = public_share.bits();
     if tree.level >= bits {
         return Err(VdafError::InvalidAggParam("level must be below bits"));
     }
-    match out {
-        TreeOutput::Inner(out) => {
-            if tree.level == bits - 1 || out.len() != tree.num_candidates() {
-                return Err(VdafError::StateMismatch("inner output for this tree"));
-            }
-            let depths = tree.depths.len();
-            walk_depths(
-                agg_id,
-                public_share,
-                key,
-                keys,
-                tree,
-                nodes.as_deref(),
-                scratch,
-                depths,
-            )?;
-            // Keep the final nodes for a deeper walk, then produce the values.
-            if let Some(keep) = nodes {
-                keep.seeds.clone_from(&scratch.seeds);
-                keep.ctrl.clone_from(&scratch.ctrl);
-            }
-            finish_inner(agg_id, public_share, key, keys, tree, scratch, out);
-        }
-        TreeOutput::Leaf(out) => {
-            if out.len() != tree.num_candidates() {
-                return Err(VdafError::StateMismatch("leaf output for this tree"));
-            }
-            let mut walk = LeafWalk::default();
-            walk.start(
-                agg_id,
-                public_share,
-                key,
-                keys,
-                tree,
-                nodes.as_deref(),
-                scratch,
-            )?;
-            let mut done = 0;
-            while done < out.len() {
-                done += walk.next_chunk(agg_id, public_share, keys, tree, &mut out[done..]);
-            }
-        }
+    if tree.level == bits - 1 || out.len() != tree.num_candidates() {
+        return Err(VdafError::StateMismatch("inner output for this tree"));
     }
+    let depths = tree.depths.len();
+    walk_depths(
+        agg_id,
+        public_share,
+        key,
+        keys,
+        tree,
+        nodes.as_deref(),
+        scratch,
+        depths,
+    )?;
+    // Keep the final nodes for a deeper walk, then produce the values.
+    if let Some(keep) = nodes {
+        keep.seeds.clone_from(&scratch.seeds);
+        keep.ctrl.clone_from(&scratch.ctrl);
+    }
+    finish_inner(agg_id, public_share, key, keys, tree, scratch, out);
     Ok(())
 }
 
@@ -639,6 +610,7 @@ fn inner_depth(
     let per_child = if is_target { 2 } else { 1 };
     let mut ext = [0u128; HASH_CHUNK];
     let mut conv = [0u128; HASH_CHUNK];
+    let mut blocks = [aes::Block::default(); HASH_CHUNK];
     for start in (0..n).step_by(HASH_CHUNK / per_child) {
         let end = (start + HASH_CHUNK / per_child).min(n);
         let parents = &depth.parent[start..end];
@@ -651,7 +623,7 @@ fn inner_depth(
         for ((x, &p), &bit) in ext.iter_mut().zip(parents).zip(bits) {
             *x = scratch.seeds[p as usize] ^ u128::from(bit);
         }
-        keys.extend.hash_u128s(ext);
+        keys.extend.hash_u128s_with(ext, &mut blocks);
 
         // Correct each child: t = t_child ^ (cw_t & t_parent), s = s_child ^ (cw_s &
         // t_parent); the convert input blocks are s (and s ^ 1 at the target depth).
@@ -667,7 +639,7 @@ fn inner_depth(
         }
 
         // Convert: block 0 is the next seed, block 1 (target depth only) the value pair.
-        keys.convert.hash_u128s(conv);
+        keys.convert.hash_u128s_with(conv, &mut blocks);
         if is_target {
             for (i, pair) in conv.chunks_exact(2).enumerate() {
                 scratch.next_seeds[start + i] = pair[0];
@@ -679,6 +651,7 @@ fn inner_depth(
     }
     ext.zeroize();
     conv.zeroize();
+    wipe_blocks(&mut blocks[..(per_child * n).min(HASH_CHUNK)]);
 }
 
 /// The leaf level of one report, evaluated chunk by chunk: holds the nodes of the depth above
@@ -748,11 +721,6 @@ impl LeafWalk {
         std::mem::swap(&mut self.parents.ctrl, &mut scratch.ctrl);
         self.next = 0;
         Ok(())
-    }
-
-    /// Candidates not yet handed out.
-    pub fn remaining(&self, tree: &PrefixTree) -> usize {
-        tree.num_candidates() - self.next.min(tree.num_candidates())
     }
 
     /// Writes the value shares of the next candidates (at most `out.len()`, fewer where that

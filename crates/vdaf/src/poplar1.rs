@@ -22,9 +22,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement, SketchSums255, decode_vec, encode_vec};
-use crate::idpf::{
-    self, EvalScratch, IdpfPublicShare, LeafWalk, NodeCache, NodeKeys, PrefixTree, TreeOutput,
-};
+use crate::idpf::{self, EvalScratch, IdpfPublicShare, LeafWalk, NodeCache, NodeKeys, PrefixTree};
 use crate::xof::{TurboShakeReader, XofStream, XofTurboShake128};
 
 /// Nonce size in bytes (draft table 8).
@@ -958,7 +956,6 @@ impl ReportEval<'_> {
         }
 
         let mut values = vec![[Field64::ZERO; 2]; self.param.prefixes.len()];
-        let out = TreeOutput::Inner(&mut values);
         idpf::eval_tree(
             agg_id,
             public_share,
@@ -967,7 +964,7 @@ impl ReportEval<'_> {
             tree,
             Some(&mut nodes),
             scratch,
-            out,
+            &mut values,
         )?;
         walk.nodes = Some(nodes);
         let abc = self.inner_corr(agg_id, nonce, input_share, walk);
