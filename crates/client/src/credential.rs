@@ -49,7 +49,7 @@ use hotspot_proto::v1::{self, issuance_client::IssuanceClient};
 const WALLET_MAGIC: &[u8; 4] = b"HSW1";
 /// Days a credential is kept after the day of its key (outbreak credentials serve the
 /// windows of the 14 days before it; crowding credentials only their own day).
-const KEEP_DAYS: u32 = 15;
+const KEEP_DAYS: u32 = hotspot_core::credential::OUTBREAK_CREDENTIAL_DAYS + 1;
 
 /// Why the wallet could not obtain or present a credential.
 #[derive(Debug, thiserror::Error)]
@@ -283,19 +283,11 @@ pub struct Ticket {
     pub nonce: u32,
 }
 
-/// One credential in the wallet.
-#[derive(Clone)]
-struct Entry {
-    kind: TaskKind,
-    day: Day,
-    credential: Credential,
-}
-
 /// The visitor's credentials and the nonces they have spent. `Debug` shows kinds and days
 /// only.
 #[derive(Clone, Default)]
 pub struct Wallet {
-    entries: Vec<Entry>,
+    entries: Vec<Obtained>,
     /// Next unused nonce per (task, window, credential).
     next: BTreeMap<(TaskId, u64, KeyId), u32>,
 }
@@ -318,11 +310,7 @@ impl Wallet {
     pub fn insert(&mut self, obtained: Obtained) {
         self.entries
             .retain(|e| !(e.kind == obtained.kind && e.day == obtained.day));
-        self.entries.push(Entry {
-            kind: obtained.kind,
-            day: obtained.day,
-            credential: obtained.credential,
-        });
+        self.entries.push(obtained);
         self.entries
             .sort_by_key(|e| (e.day, e.kind == TaskKind::Outbreak));
     }

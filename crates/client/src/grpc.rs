@@ -47,7 +47,7 @@ use hotspot_vdaf::Poplar1;
 use hotspot_credentials::KeyId;
 
 use crate::credential::{Ticket, Wallet, WalletError};
-use crate::upload::{PreparedReport, PresentationTicket, UploadError, Uploader, WindowGrid};
+use crate::upload::{PreparedReport, PresentationTicket, UploadError, Uploader};
 
 /// How long one upload call may take before it counts as a transient failure.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -239,16 +239,6 @@ impl<P: Presenter> GrpcUploader<P> {
                 presenter,
             }),
         })
-    }
-
-    /// The task this uploader serves.
-    pub fn task(&self) -> &TaskConfig {
-        &self.inner.task
-    }
-
-    /// The task's window grid, for preparing reports ([`crate::upload`]).
-    pub fn grid(&self) -> WindowGrid {
-        WindowGrid::of_task(&self.inner.task)
     }
 
     /// The report as it goes on the wire, sealed now (and kept for the upload and its retries)
@@ -614,27 +604,13 @@ mod tests {
     }
 
     fn task() -> TaskConfig {
-        let key = HpkePublicKey {
-            key_id: 1,
-            public_key: [9; 32],
-        };
         TaskConfig {
             id: TaskId([1; 32]),
-            kind: hotspot_core::task::TaskKind::Outbreak,
-            bits: 32,
             start_unix: 1_000,
             window_seconds: 60,
             grace_seconds: 0,
-            min_batch_size: 1,
-            threshold: 1,
-            search_mode: hotspot_core::task::SearchMode::Registry,
-            presentations_per_window: 1,
-            leader_keys: vec![key],
-            helper_keys: vec![key],
-            collector_key: key,
             privacy: hotspot_core::task::PrivacyParams::default_for(60),
-            search: hotspot_core::task::SearchParams::default(),
-            rules: hotspot_core::rules::Rules::default_for(hotspot_core::task::TaskKind::Outbreak),
+            ..TaskConfig::example(hotspot_core::task::TaskKind::Outbreak)
         }
     }
 

@@ -396,29 +396,15 @@ async fn rejected_reports_are_counted_and_leave_the_outbox() {
 
 #[test]
 fn padding_for_a_task_starts_at_its_first_unsealed_window() {
-    use hotspot_core::envelope::HpkePublicKey;
-    use hotspot_core::task::{SearchMode, TaskConfig, TaskId, TaskKind};
-    let key = HpkePublicKey {
-        key_id: 1,
-        public_key: [9; 32],
-    };
+    use hotspot_core::task::{TaskConfig, TaskId, TaskKind};
     let task = TaskConfig {
         id: TaskId([1; 32]),
-        kind: TaskKind::Outbreak,
-        bits: 32,
         start_unix: 1_000,
         window_seconds: 60,
         grace_seconds: 120,
-        min_batch_size: 1,
-        threshold: 1,
-        search_mode: SearchMode::Registry,
         presentations_per_window: 2,
-        leader_keys: vec![key],
-        helper_keys: vec![key],
-        collector_key: key,
         privacy: hotspot_core::task::PrivacyParams::default_for(60),
-        search: hotspot_core::task::SearchParams::default(),
-        rules: hotspot_core::rules::Rules::default_for(TaskKind::Outbreak),
+        ..TaskConfig::example(TaskKind::Outbreak)
     };
     // At 1_000 + 10 min, windows 0..=7 are sealed (window 7 seals at 1_000 + 8 min + 2 min).
     let padding = PaddingParams::for_task(&task, 2, 1_600);
