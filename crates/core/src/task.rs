@@ -74,6 +74,25 @@ pub enum SearchMode {
     Open,
 }
 
+impl SearchMode {
+    /// The mode's name, as in the config and on the wire: `registry` or `open`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMode::Registry => "registry",
+            SearchMode::Open => "open",
+        }
+    }
+
+    /// The mode named `name` ([`SearchMode::name`]); `None` for any other string.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "registry" => Some(SearchMode::Registry),
+            "open" => Some(SearchMode::Open),
+            _ => None,
+        }
+    }
+}
+
 /// The reserved venue code carried by dummy (padding) reports. It never alerts.
 pub const DUMMY_VENUE_CODE: u64 = 0;
 

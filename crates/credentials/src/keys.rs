@@ -322,12 +322,17 @@ impl KeySet {
 
     /// The set of daily keys derived from `master` for every day in `days`.
     pub fn derive_daily(master: &[u8; 32], days: RangeInclusive<Day>) -> Self {
+        Self::from_days(days, |day| IssuerKey::derive_daily(master, day))
+    }
+
+    /// The set of `key(day)` for every day in `days`.
+    pub fn from_days(days: RangeInclusive<Day>, mut key: impl FnMut(Day) -> IssuerKey) -> Self {
         let mut set = Self::new();
         for day in days.start().0..=days.end().0 {
-            let key = IssuerKey::derive_daily(master, Day(day));
             // The days are distinct, so insertion fails only on a key id collision between
-            // two derived keys (probability about 2^-64); such a key is dropped, not fatal.
-            let _ = set.insert(Day(day), key);
+            // two keys (probability about 2^-64 for derived keys); such a key is dropped, not
+            // fatal, and then reads as unknown.
+            let _ = set.insert(Day(day), key(Day(day)));
         }
         set
     }

@@ -33,7 +33,7 @@ use hotspot_core::dp::{Accountant, DpError, epsilon_for_rho};
 use hotspot_core::envelope::{HpkeCiphertext, Role, aggregate_share_aad, aggregate_share_info};
 use hotspot_core::rules::VenueInfo;
 use hotspot_core::search::{self, LevelAggregator, LevelQuery, SearchError, SearchOutcome};
-use hotspot_core::task::{SearchMode, TaskConfig};
+use hotspot_core::task::TaskConfig;
 use hotspot_proto::v1::{self, collection_client::CollectionClient};
 use hotspot_vdaf::AggregationParam;
 
@@ -91,11 +91,20 @@ impl CollectorService {
         })
         .await?;
         let directory: HashMap<u64, VenueInfo> = venues.iter().map(venue_info).collect();
+        // Open mode prunes at the task's threshold, capped so that no alert is cut off.
+        let threshold = task
+            .config
+            .threshold
+            .min(task.config.rules.min_threshold(directory.values()))
+            .max(1);
+        let registry: Vec<u64> = venues.iter().map(|v| v.code).collect();
         let finished = {
-            let (this, handle, venues) = (self.clone(), Handle::current(), venues.clone());
-            tokio::task::spawn_blocking(move || this.run_blocking(handle, batch, &venues, charges))
-                .await
-                .map_err(|e| Status::internal(format!("search worker failed: {e}")))??
+            let (this, handle) = (self.clone(), Handle::current());
+            tokio::task::spawn_blocking(move || {
+                this.run_blocking(handle, batch, threshold, &registry, charges)
+            })
+            .await
+            .map_err(|e| Status::internal(format!("search worker failed: {e}")))??
         };
 
         // Alerts and the summary, stored together.
@@ -134,7 +143,8 @@ impl CollectorService {
         &self,
         handle: Handle,
         batch: BatchKey,
-        venues: &[VenueRecord],
+        threshold: u64,
+        registry: &[u64],
         charges: Vec<(u64, f64)>,
     ) -> Result<Finished, Status> {
         let task = self
@@ -148,15 +158,7 @@ impl CollectorService {
         let others = charges.into_iter().filter(|&(w, _)| w != batch.window);
         let mut accountant = Accountant::restore(&dp, others).map_err(budget_status)?;
 
-        // Open mode prunes at the task's threshold, capped so that no alert is cut off.
-        let infos: Vec<VenueInfo> = venues.iter().map(|v| venue_info(v).1).collect();
-        let threshold = task
-            .config
-            .threshold
-            .min(task.config.rules.min_threshold(&infos))
-            .max(1);
         let config = task.config.search_config(threshold);
-        let registry: Vec<u64> = venues.iter().map(|v| v.code).collect();
 
         let mut aggregator = LeaderAggregator {
             service: self,
@@ -172,7 +174,7 @@ impl CollectorService {
             &mut aggregator,
             &mut accountant,
             batch.window,
-            &registry,
+            registry,
         )
         .map_err(search_status)?;
         Ok(Finished {
@@ -379,11 +381,7 @@ fn response(
         alerts: alerts.iter().map(|a| proto_alert(Some(task), a)).collect(),
         cells,
         summary: Some(v1::SearchSummary {
-            search_mode: match summary.mode {
-                SearchMode::Registry => "registry",
-                SearchMode::Open => "open",
-            }
-            .to_string(),
+            search_mode: summary.mode.name().to_string(),
             noise: summary.noise,
             rho_spent: summary.rho_spent,
             rho_left: summary.rho_left,

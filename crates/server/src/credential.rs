@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use zeroize::Zeroizing;
 
@@ -29,6 +29,7 @@ use hotspot_core::credential::{accepted_key_days, presentation_context, request_
 use hotspot_core::task::{TaskConfig, TaskId};
 use hotspot_credentials::{CredentialError, Day, IssuerKey, KeySet, PresentationContext};
 
+use crate::lock;
 use crate::storage::Tag;
 
 /// Days before a window's first accepted day whose keys the verifier still recognises, so
@@ -66,11 +67,6 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-/// A poisoned cache lock is taken over: the caches hold only derived, re-derivable values.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl Verifier {
     /// A verifier for keys derived from `master`.
     pub fn new(master: &[u8; 32]) -> Self {
@@ -102,13 +98,7 @@ impl Verifier {
         if let Some(set) = lock(&self.sets).get(&span) {
             return Arc::clone(set);
         }
-        let mut set = KeySet::new();
-        for day in span.0.0..=span.1.0 {
-            // Days are distinct; a key id collision between two days (about 2^-64) drops
-            // the later key, which then reads as unknown.
-            let _ = set.insert(Day(day), self.key(Day(day)));
-        }
-        let set = Arc::new(set);
+        let set = Arc::new(KeySet::from_days(days, |day| self.key(day)));
         let mut sets = lock(&self.sets);
         if sets.len() >= MAX_CACHED_KEYS {
             sets.clear();

@@ -41,7 +41,7 @@ use hotspot_vdaf::{AggregationParam, BatchState, ReportShare, Round1Shares, Verd
 use crate::leader::{bind_param, decode_param, release, seal_aggregate, sum_shares};
 use crate::node::{Node, TaskCtx};
 use crate::storage::{BatchKey, FinishedJob, JobKey, ReportVerdict, Tag};
-use crate::{batch_key, blocking, job_key};
+use crate::{batch_key, blocking, job_key, lock};
 
 /// A job between its two messages.
 struct Pending {
@@ -87,12 +87,12 @@ impl AggregationService {
 
     fn pending(&self) -> MutexGuard<'_, HashMap<JobKey, Pending>> {
         // The map holds no invariant a panic could break mid-update.
-        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.pending)
     }
 
     /// Releases the tag reservations of a job that was committed or replaced.
     fn release(&self, batch: BatchKey, tags: &[(ReportId, Tag)], serial: u64) {
-        let mut reserved = lock_reserved(&self.reserved);
+        let mut reserved = lock(&self.reserved);
         for (_, tag) in tags {
             if reserved
                 .get(&(batch, *tag))
@@ -150,11 +150,6 @@ impl AggregationService {
         blocking(move || store.commit_job(job, &finished, &list, &new_tags)).await?;
         Ok(outcome.accepted as u64)
     }
-}
-
-fn lock_reserved(r: &Mutex<Reservations>) -> MutexGuard<'_, Reservations> {
-    // Each entry is inserted or removed whole; a panic cannot leave one half-written.
-    r.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[tonic::async_trait]
@@ -364,10 +359,7 @@ fn check_presentations(
     ids: &[ReportId],
     reasons: &mut [i32],
 ) -> Result<Vec<(ReportId, Tag)>, Status> {
-    let verifier = node
-        .credentials
-        .as_ref()
-        .ok_or_else(|| Status::internal("no credential verifier configured"))?;
+    let verifier = node.verifier()?;
     let seen = node.store.tagged_reports(batch, ids)?;
     let mut fresh: Vec<(usize, Tag)> = Vec::new();
     for (i, r) in req.reports.iter().enumerate() {
@@ -384,7 +376,7 @@ fn check_presentations(
     }
 
     // Reservations first, then the store (a job commits before it releases), under the lock.
-    let mut reserved = lock_reserved(reserved);
+    let mut reserved = lock(reserved);
     let tags: Vec<Tag> = fresh.iter().map(|(_, t)| *t).collect();
     let owners = node.store.tag_owners(batch, &tags)?;
     let mut in_job: HashMap<Tag, ReportId> = HashMap::new();

@@ -34,6 +34,8 @@ pub mod serve;
 pub mod storage;
 pub mod upload;
 
+use std::sync::{Mutex, MutexGuard};
+
 use tonic::Status;
 
 use hotspot_core::envelope::HpkeCiphertext;
@@ -48,6 +50,12 @@ pub fn now_unix() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Takes `m`, taking over a poisoned lock: what these locks guard stays consistent (derived,
+/// re-derivable values, or state a panic leaves whole).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Runs blocking work (SQLite, the engine) off the async threads.

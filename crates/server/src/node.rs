@@ -87,4 +87,11 @@ impl Node {
     pub fn task(&self, id: &TaskId) -> Option<&TaskCtx> {
         self.tasks.get(id)
     }
+
+    /// The credential presentation verifier; an internal error where none is configured.
+    pub(crate) fn verifier(&self) -> Result<&Verifier, tonic::Status> {
+        self.credentials
+            .as_ref()
+            .ok_or_else(|| tonic::Status::internal("no credential verifier configured"))
+    }
 }

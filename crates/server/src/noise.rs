@@ -43,13 +43,8 @@ pub fn admit(node: &Node, batch: BatchKey, param: &AggregationParam) -> Result<(
     let Some(noise) = plan(node, task, level, param.prefixes().len())? else {
         return Ok(());
     };
-    let _gate = node.release_gate.lock().unwrap_or_else(|p| p.into_inner());
-    if node.store.release(batch, level)?.is_some() {
-        return Ok(());
-    }
-    accountant(node, task)?
-        .check(batch.window, noise.rho)
-        .map_err(|e| refusal(node, e))
+    let _gate = crate::lock(&node.release_gate);
+    earlier_or_admit(node, task, batch, level, &noise).map(|_| ())
 }
 
 /// This aggregator's release of (batch, level): `share` (the sum over the level's accepted
@@ -68,10 +63,11 @@ pub fn release(
     let Some(noise) = plan(node, task, level, param.prefixes().len())? else {
         return Ok(share);
     };
-    let _gate = node.release_gate.lock().unwrap_or_else(|p| p.into_inner());
+    let _gate = crate::lock(&node.release_gate);
 
     // 1. A level released before is served again, over the same reports only.
-    if let Some(earlier) = node.store.release(batch, level)? {
+    // 2. Otherwise the budget, from this aggregator's own record.
+    if let Some(earlier) = earlier_or_admit(node, task, batch, level, &noise)? {
         if earlier.accepted != aggs.accepted || earlier.checksum[..] != aggs.checksum[..] {
             return Err(Status::failed_precondition(format!(
                 "level {level}: released before over a different set of reports; \
@@ -83,11 +79,6 @@ pub fn release(
             .decode_aggregate_share(param, &earlier.share)
             .map_err(|_| Status::internal("stored release does not decode"));
     }
-
-    // 2. The budget, from this aggregator's own record.
-    accountant(node, task)?
-        .check(batch.window, noise.rho)
-        .map_err(|e| refusal(node, e))?;
 
     // 3. Noise on every entry, recorded with its charge in one transaction.
     add(&mut share, &noise, rng)?;
@@ -119,6 +110,24 @@ pub fn add(
     share
         .add_noise(&draws)
         .map_err(|e| Status::internal(format!("adding noise: {e}")))
+}
+
+/// The earlier release of (batch, level) if there is one; otherwise `None` once the budget
+/// allows a release of `noise`. Run under [`Node::release_gate`].
+fn earlier_or_admit(
+    node: &Node,
+    task: &TaskCtx,
+    batch: BatchKey,
+    level: u32,
+    noise: &ReleaseNoise,
+) -> Result<Option<ReleaseRecord>, Status> {
+    if let Some(earlier) = node.store.release(batch, level)? {
+        return Ok(Some(earlier));
+    }
+    accountant(node, task)?
+        .check(batch.window, noise.rho)
+        .map_err(|e| refusal(node, e))?;
+    Ok(None)
 }
 
 fn task_of(node: &Node, batch: BatchKey) -> Result<&TaskCtx, Status> {

@@ -106,10 +106,7 @@ pub fn check_report(
     if r.presentation.is_empty() {
         return Err(invalid("report.presentation", "missing"));
     }
-    let verifier = node
-        .credentials
-        .as_ref()
-        .ok_or_else(|| Status::internal("no credential verifier configured"))?;
+    let verifier = node.verifier()?;
     let tag = verifier
         .verify(&task.config, r.window, &r.presentation)
         .map_err(presentation_status)?;

@@ -253,10 +253,8 @@ impl Store for SqliteStore {
         let tx = conn.transaction().map_err(db)?;
         let mut out = Vec::with_capacity(reports.len());
         {
-            // The report id first, so that a resent report is a duplicate and not a reused tag.
-            let mut known = tx
-                .prepare_cached("SELECT 1 FROM reports WHERE task = ?1 AND report_id = ?2")
-                .map_err(db)?;
+            // The tag first: in the common case a report costs the tag and the report insert.
+            // A report whose id is known is a duplicate, not a reused tag, either way.
             let mut tag = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO presentation_tags (task, window, tag, report_id) \
@@ -265,25 +263,33 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO reports (task, window, report_id, public_share, \
+                    "INSERT OR IGNORE INTO reports (task, window, report_id, public_share, \
                      leader_share, helper_share, presentation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db)?;
+            let mut known = tx
+                .prepare_cached("SELECT 1 FROM reports WHERE task = ?1 AND report_id = ?2")
+                .map_err(db)?;
+            let mut untag = tx
+                .prepare_cached(
+                    "DELETE FROM presentation_tags WHERE task = ?1 AND window = ?2 AND tag = ?3",
                 )
                 .map_err(db)?;
             for TaggedReport { report: r, tag: t } in reports {
                 let (task, id) = (&r.task_id.0[..], &r.report_id.0[..]);
-                if known.exists(params![task, id]).map_err(db)? {
-                    out.push(PutOutcome::Duplicate);
-                    continue;
-                }
                 if tag
                     .execute(params![task, w(r.window), &t[..], id])
                     .map_err(db)?
                     == 0
                 {
-                    out.push(PutOutcome::TagReused);
+                    out.push(if known.exists(params![task, id]).map_err(db)? {
+                        PutOutcome::Duplicate
+                    } else {
+                        PutOutcome::TagReused
+                    });
                     continue;
                 }
-                insert
+                let stored = insert
                     .execute(params![
                         task,
                         w(r.window),
@@ -294,6 +300,14 @@ impl Store for SqliteStore {
                         r.presentation,
                     ])
                     .map_err(db)?;
+                if stored == 0 {
+                    // A resent report: the tag just taken goes back.
+                    untag
+                        .execute(params![task, w(r.window), &t[..]])
+                        .map_err(db)?;
+                    out.push(PutOutcome::Duplicate);
+                    continue;
+                }
                 out.push(PutOutcome::Stored);
             }
         }
@@ -693,7 +707,7 @@ impl Store for SqliteStore {
                     &batch.task.0[..],
                     w(batch.window),
                     now,
-                    mode_name(s.mode),
+                    s.mode.name(),
                     s.noise,
                     s.accepted as i64,
                     s.rejected as i64,
@@ -1042,13 +1056,6 @@ fn select_alerts(
     Ok(out)
 }
 
-fn mode_name(mode: SearchMode) -> &'static str {
-    match mode {
-        SearchMode::Registry => "registry",
-        SearchMode::Open => "open",
-    }
-}
-
 fn select_summaries(
     conn: &Connection,
     filter: &str,
@@ -1089,11 +1096,7 @@ fn select_summaries(
         let ((task, window, finished, mode, noise), (accepted, rejected, alerts), budget) =
             row.map_err(db)?;
         let (rho_spent, rho_left, epsilon_spent, epsilon_left, delta) = budget;
-        let mode = match mode.as_str() {
-            "registry" => SearchMode::Registry,
-            "open" => SearchMode::Open,
-            _ => return Err(StoreError::Corrupt("searches")),
-        };
+        let mode = SearchMode::parse(&mode).ok_or(StoreError::Corrupt("searches"))?;
         out.push(BatchSummary {
             batch: BatchKey {
                 task: task_of(task, "searches")?,
