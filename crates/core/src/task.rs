@@ -419,27 +419,23 @@ impl TaskConfig {
     }
 
     fn from_raw(raw: TaskToml) -> Result<Self, TaskError> {
-        let field = |field: &str, reason: &str| TaskError::Field {
-            field: field.to_string(),
-            reason: reason.to_string(),
-        };
-        let id = TaskId::from_hex(&raw.id).ok_or_else(|| field("id", "expected 64 hex digits"))?;
+        let id = TaskId::from_hex(&raw.id).ok_or_else(|| bad("id", "expected 64 hex digits"))?;
         if raw.bits != 32 && raw.bits != 64 {
-            return Err(field("bits", "must be 32 or 64"));
+            return Err(bad("bits", "must be 32 or 64"));
         }
         if raw.window_seconds == 0 {
-            return Err(field("window_seconds", "must be positive"));
+            return Err(bad("window_seconds", "must be positive"));
         }
         if raw.threshold == 0 {
-            return Err(field("threshold", "must be positive"));
+            return Err(bad("threshold", "must be positive"));
         }
         if raw.presentations_per_window == 0 {
-            return Err(field("presentations_per_window", "must be positive"));
+            return Err(bad("presentations_per_window", "must be positive"));
         }
         let keys =
             |name: &'static str, list: &[KeyToml]| -> Result<Vec<HpkePublicKey>, TaskError> {
                 if list.is_empty() {
-                    return Err(field(name, "needs at least one key"));
+                    return Err(bad(name, "needs at least one key"));
                 }
                 list.iter().map(|k| parse_key(name, k)).collect()
             };
@@ -544,10 +540,7 @@ pub enum WindowRefusal {
 fn parse_key(name: &'static str, key: &KeyToml) -> Result<HpkePublicKey, TaskError> {
     let bytes = decode_hex(&key.public_key)
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| TaskError::Field {
-            field: name.to_string(),
-            reason: "public_key must be 64 hex digits (an X25519 key)".to_string(),
-        })?;
+        .ok_or_else(|| bad(name, "public_key must be 64 hex digits (an X25519 key)"))?;
     Ok(HpkePublicKey {
         key_id: key.key_id,
         public_key: bytes,
