@@ -306,11 +306,16 @@ impl Cluster {
         Ok(text.trim().to_string())
     }
 
+    /// A 32-byte secret from the hex file `name` in the cluster's directory.
+    fn secret32(&self, name: &str) -> Result<[u8; 32]> {
+        decode_hex(&self.secret_file(name)?)
+            .and_then(|b| b.try_into().ok())
+            .with_context(|| format!("{name}: expected 64 hex digits"))
+    }
+
     /// The credential master secret (tests derive keys of other days from it).
     pub fn credential_master(&self) -> Result<[u8; 32]> {
-        decode_hex(&self.secret_file(CREDENTIAL_KEY_FILE)?)
-            .and_then(|b| b.try_into().ok())
-            .context("credential.key: expected 64 hex digits")
+        self.secret32(CREDENTIAL_KEY_FILE)
     }
 
     /// The health authority's bearer token for the issuer.
@@ -320,9 +325,7 @@ impl Cluster {
 
     /// Provisions enrolment ids in the issuer's database, as `hotspot issuer enrol` does.
     pub fn enrol(&self, ids: &[String]) -> Result<usize> {
-        let key: [u8; 32] = decode_hex(&self.secret_file(ISSUER_HASH_KEY_FILE)?)
-            .and_then(|b| b.try_into().ok())
-            .context("issuer-hash.key: expected 64 hex digits")?;
+        let key = self.secret32(ISSUER_HASH_KEY_FILE)?;
         let store =
             hotspot_server::storage::sqlite::SqliteStore::open(&self.dir.join("issuer.sqlite"))?;
         let hasher = hotspot_server::issuer::IdHasher::new(&key);

@@ -34,7 +34,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use hotspot_client::credential::Wallet;
 use hotspot_client::diary::CheckIn;
 use hotspot_client::grpc::{GrpcUploader, Presenter, present_ticket, reserve_tickets};
-use hotspot_client::payload::{UrlConfig, VenueInfo};
+use hotspot_client::payload::UrlConfig;
 use hotspot_client::registry::TrustedKeys;
 use hotspot_client::scan::{ScanConfig, scan};
 use hotspot_client::upload::{
@@ -404,16 +404,11 @@ fn prepare_reports(
     let mut posters = HashMap::new();
     for (i, v) in city.venues.iter().enumerate() {
         let record = venue_record(i, v);
-        let payload = VenueInfo {
-            venue_code: v.code,
-            bits: city.config.bits,
-            name: record.name,
-            address: record.address,
-            category: record.category,
-            capacity: record.capacity,
-            default_minutes: record.default_minutes,
-            valid_until_day: today.saturating_add(1),
-        }
+        let payload = hotspot_server::registry::venue_payload(
+            &record,
+            city.config.bits,
+            today.saturating_add(1),
+        )
         .sign(&key)?;
         posters.insert(v.code, payload.to_url(&url));
     }

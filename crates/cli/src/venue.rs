@@ -15,7 +15,8 @@ use hotspot_client::poster::Poster;
 use hotspot_client::registry::{RegistryKey, TrustedKey, TrustedKeys};
 use hotspot_client::{DAY_SECS, fallback, unix_now};
 use hotspot_proto::v1;
-use rand::RngExt;
+
+use crate::runtime;
 
 /// Venue tools: keys, registration, posters.
 #[derive(Debug, Args)]
@@ -205,7 +206,9 @@ fn register_offline(args: RegisterArgs) -> anyhow::Result<()> {
     let category: VenueCategory = args.category.parse().context("--category")?;
     let today = u32::try_from(unix_now() / DAY_SECS).context("clock past year 11 million")?;
     let venue = VenueInfo {
-        venue_code: args.venue_code.unwrap_or_else(|| random_code(args.bits)),
+        venue_code: args
+            .venue_code
+            .unwrap_or_else(|| payload::random_venue_code(args.bits, &mut rand::rng())),
         bits: args.bits,
         name: args.name,
         address: args.address,
@@ -259,22 +262,4 @@ fn parse_coordinates(text: &str) -> anyhow::Result<(f64, f64)> {
         bail!("--coordinates: out of range");
     }
     Ok((lat, lon))
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
-fn random_code(bits: u32) -> u64 {
-    let mut rng = rand::rng();
-    loop {
-        let code: u64 = rng.random();
-        let code = if bits == 32 { code >> 32 } else { code };
-        if code != 0 {
-            return code;
-        }
-    }
 }

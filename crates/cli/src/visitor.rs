@@ -33,6 +33,8 @@ use hotspot_credentials::Day;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::runtime;
+
 /// The visitor's app: check in, keep the diary, report, match alerts.
 #[derive(Debug, Args)]
 pub struct VisitorArgs {
@@ -244,7 +246,7 @@ fn check_in(
         .context("the check-in just recorded is missing from the diary")?
         .clone();
     let runtime = runtime()?;
-    let today = Day(u32::try_from(now / DAY_SECS).unwrap_or(u32::MAX));
+    let today = Day::from_unix_seconds(now);
     if !wallet.wallet.has(TaskKind::Crowding, today) {
         let (Some(issuer), Some(enrolment_id)) = (&args.issuer, &args.enrolment_id) else {
             bail!("no crowding credential for today: give --issuer URL and --enrolment-id ID");
@@ -481,7 +483,7 @@ impl WalletFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Wallet::new(),
             Err(e) => return Err(e).with_context(|| format!("wallet {}", path.display())),
         };
-        wallet.prune(Day(u32::try_from(now / DAY_SECS).unwrap_or(u32::MAX)));
+        wallet.prune(Day::from_unix_seconds(now));
         Ok(Self {
             path,
             wallet,
@@ -510,13 +512,6 @@ fn load_task(path: &Path) -> anyhow::Result<TaskConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("--task {}", path.display()))?;
     TaskConfig::from_toml(&text).with_context(|| format!("--task {}", path.display()))
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 fn display_name(name: &str) -> &str {

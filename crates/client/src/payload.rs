@@ -165,6 +165,22 @@ pub struct UrlConfig {
     pub host: String,
 }
 
+/// A random venue code `bits` wide, never 0 (0 is reserved for dummy reports): a random `u64`
+/// shifted right to `bits` (any width outside 1..=63 keeps all 64 bits; the payload refuses
+/// widths other than 32 and 64), drawn again while it is 0.
+pub fn random_venue_code<R: rand::Rng + ?Sized>(bits: u32, rng: &mut R) -> u64 {
+    use rand::RngExt;
+    loop {
+        let mut code: u64 = rng.random();
+        if (1..64).contains(&bits) {
+            code >>= 64 - bits;
+        }
+        if code != 0 {
+            return code;
+        }
+    }
+}
+
 impl VenueInfo {
     /// Checks every field rule of the module table.
     pub fn validate(&self) -> Result<(), PayloadError> {

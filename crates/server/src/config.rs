@@ -115,10 +115,11 @@ pub enum ConfigError {
     },
 }
 
-fn field(field: &str, reason: impl Into<String>) -> ConfigError {
+/// A [`ConfigError::Field`] naming `field`.
+pub(crate) fn field(field: impl Into<String>, reason: impl ToString) -> ConfigError {
     ConfigError::Field {
-        field: field.to_string(),
-        reason: reason.into(),
+        field: field.into(),
+        reason: reason.to_string(),
     }
 }
 
@@ -337,6 +338,40 @@ fn read(path: &Path) -> Result<String, ConfigError> {
     })
 }
 
+/// [`read`] for a secret: the text is zeroized on drop.
+pub(crate) fn read_secret(path: &Path) -> Result<Zeroizing<String>, ConfigError> {
+    read(path).map(Zeroizing::new)
+}
+
+/// A secret from the variable `var` when it is set, else from `file` (relative to `base`),
+/// with the name to blame for a bad value: `var`, or `file_field` for the file.
+pub(crate) fn env_or_file(
+    env: &dyn Env,
+    base: &Path,
+    var: &str,
+    file_field: &str,
+    file: Option<&Path>,
+) -> Result<Option<(String, Zeroizing<String>)>, ConfigError> {
+    if let Some(value) = env.var(var) {
+        return Ok(Some((var.to_owned(), Zeroizing::new(value))));
+    }
+    file.map(|p| Ok((file_field.to_owned(), read_secret(&base.join(p))?)))
+        .transpose()
+}
+
+/// A 32-byte hex secret from the variable `var` or from `file` (see [`env_or_file`]).
+fn env_or_file_secret32(
+    env: &dyn Env,
+    base: &Path,
+    var: &str,
+    file_field: &str,
+    file: Option<&Path>,
+) -> Result<Option<Zeroizing<[u8; 32]>>, ConfigError> {
+    env_or_file(env, base, var, file_field, file)?
+        .map(|(name, text)| parse_secret32(&name, &text))
+        .transpose()
+}
+
 fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, ConfigError> {
     let over = |name: &str, value: Option<String>| env.var(name).or(value);
     let listen = parse_addr(
@@ -376,40 +411,32 @@ fn build(raw: ConfigToml, base: &Path, env: &dyn Env) -> Result<ServerConfig, Co
 
     // Secrets.
     let keyring = load_keyring(&raw.hpke_key_files, base, env)?;
-    let verify_key = match env.var("HOTSPOT_VERIFY_KEY") {
-        Some(hex) => Some(parse_secret32("HOTSPOT_VERIFY_KEY", &hex)?),
-        None => raw
-            .verify_key_file
-            .map(|p| parse_secret32("verify_key_file", &read(&base.join(p))?))
-            .transpose()?,
-    }
-    .map(VerifyKey);
-    let secret = |var: &str, name: &str, file: Option<PathBuf>| -> Result<_, ConfigError> {
-        Ok(match env.var(var) {
-            Some(hex) => Some(Secret32(parse_secret32(var, &hex)?)),
-            None => file
-                .map(|p| parse_secret32(name, &read(&base.join(p))?))
-                .transpose()?
-                .map(Secret32),
-        })
+    let secret32 = |var: &str, name: &str, file: Option<PathBuf>| {
+        env_or_file_secret32(env, base, var, name, file.as_deref())
     };
-    let credential_key = secret(
+    let verify_key =
+        secret32("HOTSPOT_VERIFY_KEY", "verify_key_file", raw.verify_key_file)?.map(VerifyKey);
+    let credential_key = secret32(
         "HOTSPOT_CREDENTIAL_KEY",
         "credential_key_file",
         raw.credential_key_file,
-    )?;
-    let issuer_hash_key = secret(
+    )?
+    .map(Secret32);
+    let issuer_hash_key = secret32(
         "HOTSPOT_ISSUER_HASH_KEY",
         "issuer_hash_key_file",
         raw.issuer_hash_key_file,
-    )?;
-    let issuer_token = match env.var("HOTSPOT_ISSUER_TOKEN") {
-        Some(t) => Some(parse_token("HOTSPOT_ISSUER_TOKEN", t)?),
-        None => raw
-            .issuer_token_file
-            .map(|p| parse_token("issuer_token_file", read(&base.join(p))?))
-            .transpose()?,
-    };
+    )?
+    .map(Secret32);
+    let issuer_token = env_or_file(
+        env,
+        base,
+        "HOTSPOT_ISSUER_TOKEN",
+        "issuer_token_file",
+        raw.issuer_token_file.as_deref(),
+    )?
+    .map(|(name, text)| parse_token(&name, &text))
+    .transpose()?;
     let venues = parse_venues(&raw.venues, &tasks, crate::now_unix())?;
     let tls = raw.tls.map(|t| load_tls(&t, base)).transpose()?;
     let dashboard = crate::dashboard::DashboardConfig::load(
@@ -541,17 +568,26 @@ fn parse_addr(name: &str, text: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 fn parse_secret32(name: &str, text: &str) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
+    parse_secret32_or(name, text, "expected 64 hex digits")
+}
+
+/// 64 hex digits (surrounding whitespace ignored) as 32 bytes; otherwise a field error naming
+/// `name` with `reason`.
+pub(crate) fn parse_secret32_or(
+    name: &str,
+    text: &str,
+    reason: &str,
+) -> Result<Zeroizing<[u8; 32]>, ConfigError> {
     let bytes = Zeroizing::new(decode_hex(text.trim()).unwrap_or_default());
     let mut out = Zeroizing::new([0u8; 32]);
     if bytes.len() != 32 {
-        return Err(field(name, "expected 64 hex digits"));
+        return Err(field(name, reason));
     }
     out.copy_from_slice(&bytes);
     Ok(out)
 }
 
-fn parse_token(name: &str, text: String) -> Result<Token, ConfigError> {
-    let text = Zeroizing::new(text);
+fn parse_token(name: &str, text: &str) -> Result<Token, ConfigError> {
     let token = text.trim();
     if token.len() < MIN_TOKEN_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(field(
@@ -603,7 +639,7 @@ fn parse_venues(
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(entries.len());
     for (i, v) in entries.iter().enumerate() {
-        let bad = |name: &str, reason: &str| field(&format!("venues[{i}].{name}"), reason);
+        let bad = |name: &str, reason: &str| field(format!("venues[{i}].{name}"), reason);
         if !seen.insert(v.code) {
             return Err(bad("code", "registered twice"));
         }

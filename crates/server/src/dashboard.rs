@@ -35,7 +35,7 @@ use hotspot_dashboard::webhook::{
 };
 use hotspot_dashboard::{BearerToken, DashboardSource, DashboardState, SourceError};
 
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, env_or_file, field, parse_secret32_or, read_secret};
 use crate::storage::dashboard::{DashboardStore, DeliveryRow};
 use crate::storage::{AlertRow, StoreError};
 
@@ -124,10 +124,7 @@ impl DashboardConfig {
         env: &dyn Env,
     ) -> Result<Self, ConfigError> {
         let token = secret_text(TOKEN_ENV, "dashboard_token_file", token_file, base, env)?
-            .map(|text| {
-                BearerToken::new(text.trim())
-                    .map_err(|e| field(source_name(TOKEN_ENV, env, "dashboard_token_file"), e))
-            })
+            .map(|(name, text)| BearerToken::new(text.trim()).map_err(|e| field(name, e)))
             .transpose()?;
         let exposure_key = secret_text(
             EXPOSURE_KEY_ENV,
@@ -136,15 +133,8 @@ impl DashboardConfig {
             base,
             env,
         )?
-        .map(|text| {
-            let name = source_name(EXPOSURE_KEY_ENV, env, "exposure_key_file");
-            let bytes = Zeroizing::new(decode_hex(text.trim()).unwrap_or_default());
-            let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-                bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| field(name, "expected 64 hex digits (an Ed25519 seed)"))?,
-            );
+        .map(|(name, text)| {
+            let seed = parse_secret32_or(&name, &text, "expected 64 hex digits (an Ed25519 seed)")?;
             Ok::<_, ConfigError>(ExposureKey(SigningKey::from_bytes(&seed)))
         })
         .transpose()?;
@@ -249,50 +239,35 @@ pub(crate) fn check_config(c: &crate::config::ServerConfig) -> Result<(), Config
     Ok(())
 }
 
-fn field(name: impl Into<String>, reason: impl ToString) -> ConfigError {
-    ConfigError::Field {
-        field: name.into(),
-        reason: reason.to_string(),
-    }
-}
-
-/// The field to blame: the variable when it is set, else the file setting.
-fn source_name(var: &str, env: &dyn Env, file_field: &str) -> String {
-    if env.var(var).is_some() {
-        var.to_owned()
-    } else {
-        file_field.to_owned()
-    }
-}
-
+/// [`env_or_file`] with the name to blame, refusing an empty file path when `var` is unset.
 fn secret_text(
     var: &str,
     file_field: &str,
     file: Option<&Path>,
     base: &Path,
     env: &dyn Env,
-) -> Result<Option<Zeroizing<String>>, ConfigError> {
-    if let Some(value) = env.var(var) {
-        return Ok(Some(Zeroizing::new(value)));
+) -> Result<Option<(String, Zeroizing<String>)>, ConfigError> {
+    let named = file.filter(|path| !path.as_os_str().is_empty());
+    match env_or_file(env, base, var, file_field, named)? {
+        None if file.is_some() => Err(field(file_field, "empty path")),
+        found => Ok(found),
     }
-    match file {
-        Some(path) if path.as_os_str().is_empty() => Err(field(file_field, "empty path")),
-        Some(path) => read_secret(&base.join(path)).map(Some),
-        None => Ok(None),
-    }
-}
-
-fn read_secret(path: &Path) -> Result<Zeroizing<String>, ConfigError> {
-    std::fs::read_to_string(path)
-        .map(Zeroizing::new)
-        .map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 // ---------------------------------------------------------------------------------------------
 // The store as the dashboard's source and the webhooks' outbox
+
+/// A registry venue as the dashboard shows it.
+fn venue_view(v: crate::storage::VenueRecord) -> VenueView {
+    VenueView {
+        code: v.code,
+        name: v.name,
+        category: v.category.to_string(),
+        capacity: v.capacity,
+        lat: v.lat,
+        lon: v.lon,
+    }
+}
 
 /// The collector's store seen through the dashboard's traits.
 #[derive(Clone)]
@@ -378,17 +353,7 @@ impl CollectorDashboard {
         let venues = self.store.venues().map_err(unavailable)?;
         Ok(venues
             .into_iter()
-            .map(|v| {
-                let view = VenueView {
-                    code: v.code,
-                    name: v.name,
-                    category: v.category.to_string(),
-                    capacity: v.capacity,
-                    lat: v.lat,
-                    lon: v.lon,
-                };
-                (v.code, view)
-            })
+            .map(|v| (v.code, venue_view(v)))
             .collect())
     }
 
@@ -516,9 +481,9 @@ impl DashboardSource for CollectorDashboard {
     }
 
     fn venues(&self) -> Result<Vec<VenueView>, SourceError> {
-        let mut venues: Vec<VenueView> = self.directory()?.into_values().collect();
-        venues.sort_by_key(|v| v.code);
-        Ok(venues)
+        // The store lists each venue once, by code.
+        let venues = self.store.venues().map_err(unavailable)?;
+        Ok(venues.into_iter().map(venue_view).collect())
     }
 }
 

@@ -25,10 +25,9 @@
 
 use std::sync::Arc;
 
-use rand::RngExt;
 use tonic::{Request, Response, Status};
 
-use hotspot_client::payload::{PayloadError, UrlConfig, VenueInfo};
+use hotspot_client::payload::{PayloadError, UrlConfig, VenueInfo, random_venue_code};
 use hotspot_client::registry::RegistryKey;
 use hotspot_client::{DAY_SECS, fallback};
 use hotspot_core::task::DUMMY_VENUE_CODE;
@@ -92,6 +91,21 @@ pub struct VenueRuleError {
     pub reason: String,
 }
 
+/// The QR payload's fields for a venue record: its code, name, address, category, capacity and
+/// default minutes, with `bits` and `valid_until_day` (unsigned).
+pub fn venue_payload(record: &VenueRecord, bits: u32, valid_until_day: u32) -> VenueInfo {
+    VenueInfo {
+        venue_code: record.code,
+        bits,
+        name: record.name.clone(),
+        address: record.address.clone(),
+        category: record.category,
+        capacity: record.capacity,
+        default_minutes: record.default_minutes,
+        valid_until_day,
+    }
+}
+
 /// The rules every registered venue obeys, whether it comes from the collector's
 /// `[[venues]]` or from `RegisterVenue`: the QR payload's own field rules (crates/client
 /// `payload`: code, name, address, capacity, default minutes) for `bits`-wide codes, and
@@ -115,16 +129,7 @@ pub fn check_venue(venue: &VenueRecord, bits: u32) -> Result<(), VenueRuleError>
             "must be a number from -180 to 180 degrees",
         );
     }
-    let info = VenueInfo {
-        venue_code: venue.code,
-        bits: if bits == 64 { 64 } else { 32 },
-        name: venue.name.clone(),
-        address: venue.address.clone(),
-        category: venue.category,
-        capacity: venue.capacity,
-        default_minutes: venue.default_minutes,
-        valid_until_day: 0,
-    };
+    let info = venue_payload(venue, if bits == 64 { 64 } else { 32 }, 0);
     match info.validate() {
         Ok(()) => Ok(()),
         Err(PayloadError::InvalidField { field, reason }) => {
@@ -268,13 +273,7 @@ impl RegistryService {
     /// A fresh venue code nobody holds: random, `bits` wide, never 0.
     async fn draw_code(&self) -> Result<u64, Status> {
         for _ in 0..16 {
-            let mut code: u64 = rand::rng().random();
-            if self.bits < 64 {
-                code >>= 64 - self.bits;
-            }
-            if code == DUMMY_VENUE_CODE {
-                continue;
-            }
+            let code = random_venue_code(self.bits, &mut rand::rng());
             let store = Arc::clone(&self.node.store);
             if blocking(move || store.venue(code).map_err(store_status))
                 .await?
@@ -323,16 +322,7 @@ impl v1::registry_server::Registry for RegistryService {
         tracing::Span::current().record("venue_code", code);
 
         // 2. Sign, then store: a venue is recorded only with a payload that verifies.
-        let info = VenueInfo {
-            venue_code: code,
-            bits: self.bits,
-            name: record.name.clone(),
-            address: record.address.clone(),
-            category: record.category,
-            capacity: record.capacity,
-            default_minutes: record.default_minutes,
-            valid_until_day,
-        };
+        let info = venue_payload(&record, self.bits, valid_until_day);
         let payload = info
             .sign(&self.key)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
