@@ -125,6 +125,14 @@ pub struct IssuerClient {
     client: IssuanceClient<tonic::transport::Channel>,
 }
 
+/// A request with the client's call timeout, so a stalled issuer fails the call instead of
+/// hanging it.
+fn timed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(crate::grpc::CALL_TIMEOUT);
+    request
+}
+
 fn status(s: tonic::Status) -> WalletError {
     match s.code() {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown => {
@@ -138,10 +146,11 @@ fn status(s: tonic::Status) -> WalletError {
 }
 
 impl IssuerClient {
-    /// Connects to the issuer at `url` (`http://host:port`).
+    /// Connects to the issuer at `url` (`http://host:port`, or `https://` with the system's
+    /// TLS roots), within the same connect timeout as the uploader's channel.
     pub async fn connect(url: &str) -> Result<Self, WalletError> {
-        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-            .map_err(|e| WalletError::Transport(e.to_string()))?
+        let channel = crate::grpc::endpoint(url)
+            .map_err(|reason| WalletError::Transport(format!("issuer URL `{url}`: {reason}")))?
             .connect()
             .await
             .map_err(|e| WalletError::Transport(e.to_string()))?;
@@ -159,7 +168,7 @@ impl IssuerClient {
     pub async fn current_key(&mut self) -> Result<(Day, IssuerPublicKey), WalletError> {
         let reply = (self
             .client
-            .get_issuer_keys(v1::GetIssuerKeysRequest {})
+            .get_issuer_keys(timed(v1::GetIssuerKeysRequest {}))
             .await)
             .map_err(status)?
             .into_inner();
@@ -225,18 +234,18 @@ impl IssuerClient {
             let sent = match ask {
                 Ask::Crowding(id) => {
                     self.client
-                        .issue_crowding_credential(v1::IssueCrowdingCredentialRequest {
+                        .issue_crowding_credential(timed(v1::IssueCrowdingCredentialRequest {
                             enrolment_id: id.clone(),
                             request,
-                        })
+                        }))
                         .await
                 }
                 Ask::Outbreak(code) => {
                     self.client
-                        .issue_outbreak_credential(v1::IssueOutbreakCredentialRequest {
+                        .issue_outbreak_credential(timed(v1::IssueOutbreakCredentialRequest {
                             diagnosis_code: code.to_string(),
                             request,
-                        })
+                        }))
                         .await
                 }
             };

@@ -50,7 +50,7 @@ use crate::credential::{Ticket, Wallet, WalletError};
 use crate::upload::{PreparedReport, PresentationTicket, UploadError, Uploader};
 
 /// How long one upload call may take before it counts as a transient failure.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -514,23 +514,30 @@ pub fn to_proto(envelope: &ReportEnvelope) -> v1::Report {
 
 /// A lazily connected channel to `url`, with TLS (platform roots) for `https://`.
 pub fn channel(url: &str) -> Result<Channel, GrpcError> {
-    let bad = |reason: String| GrpcError::BadUrl {
+    let endpoint = endpoint(url).map_err(|reason| GrpcError::BadUrl {
         url: url.to_owned(),
         reason,
-    };
+    })?;
+    Ok(endpoint.connect_lazy())
+}
+
+/// The endpoint every client of this crate dials: `http://` or `https://` only, a connect
+/// timeout, no Nagle delay, and TLS with the system's roots for `https://`. The error is the
+/// reason the URL is refused.
+pub(crate) fn endpoint(url: &str) -> Result<Endpoint, String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(bad("must start with http:// or https://".into()));
+        return Err("must start with http:// or https://".into());
     }
     let mut endpoint = Endpoint::from_shared(url.to_owned())
-        .map_err(|e| bad(e.to_string()))?
+        .map_err(|e| e.to_string())?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
     if url.starts_with("https://") {
         endpoint = endpoint
             .tls_config(ClientTlsConfig::new().with_native_roots())
-            .map_err(|e| bad(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
     }
-    Ok(endpoint.connect_lazy())
+    Ok(endpoint)
 }
 
 async fn fetch_leader_key(mut client: UploadClient<Channel>) -> Result<HpkePublicKey, GrpcError> {
@@ -671,5 +678,17 @@ mod tests {
             Err(GrpcError::BadUrl { .. })
         ));
         assert!(channel("http://127.0.0.1:1").is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_issuer_client_dials_the_same_checked_endpoint() {
+        let refused = crate::credential::IssuerClient::connect("ftp://issuer").await;
+        let Err(WalletError::Transport(reason)) = refused else {
+            panic!("an ftp:// issuer must be refused");
+        };
+        assert!(reason.contains("issuer URL `ftp://issuer`"), "{reason}");
+        // Nothing listens on port 1: the connect fails (within the connect timeout).
+        let closed = crate::credential::IssuerClient::connect("http://127.0.0.1:1").await;
+        assert!(matches!(closed, Err(WalletError::Transport(_))));
     }
 }

@@ -514,6 +514,14 @@ fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
             ));
         }
     }
+    // What only the collector holds is refused for every other role, the issuer included.
+    crate::dashboard::check_config(c)?;
+    if c.role != ServerRole::Collector && !c.venues.is_empty() {
+        return Err(field(
+            "venues",
+            "only the collector keeps the venue registry",
+        ));
+    }
     if c.role == ServerRole::Issuer {
         return match (&c.credential_key, &c.issuer_hash_key) {
             (None, _) => Err(field(
@@ -527,7 +535,6 @@ fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
             _ => Ok(()),
         };
     }
-    crate::dashboard::check_config(c)?;
     if c.keyring.public_keys().is_empty() {
         return Err(field(
             "hpke_key_files",
@@ -549,10 +556,6 @@ fn check_role(c: &ServerConfig) -> Result<(), ConfigError> {
             "credential_key_file",
             "aggregators need the credential master secret to verify presentations \
              (or HOTSPOT_CREDENTIAL_KEY)",
-        )),
-        ServerRole::Leader | ServerRole::Helper if !c.venues.is_empty() => Err(field(
-            "venues",
-            "only the collector keeps the venue registry",
         )),
         _ => Ok(()),
     }
@@ -911,6 +914,38 @@ mod tests {
         let long = MapEnv(HashMap::from([("HOTSPOT_ISSUER_TOKEN", "t".repeat(40))]));
         let config = ServerConfig::load(&path, &long).unwrap();
         assert!(!format!("{config:?}").contains("tttt"));
+    }
+
+    #[test]
+    fn issuer_refuses_what_only_the_collector_holds() {
+        let d = dir("issuer-collector-only");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("c.key"), "33".repeat(32)).unwrap();
+        std::fs::write(d.join("h.key"), "44".repeat(32)).unwrap();
+        std::fs::write(d.join("d.token"), "d".repeat(40)).unwrap();
+        let path = d.join("issuer.toml");
+        let base = "role = \"issuer\"\nlisten = \"127.0.0.1:7004\"\ndatabase = \"i.sqlite\"\n\
+                    admin_listen = \"127.0.0.1:7005\"\n\
+                    credential_key_file = \"c.key\"\nissuer_hash_key_file = \"h.key\"\n";
+        for (extra, named) in [
+            (VENUE, "venues"),
+            (
+                "dashboard_token_file = \"d.token\"\n",
+                "dashboard_token_file",
+            ),
+        ] {
+            // Top-level keys go before the first table.
+            let text = if extra.starts_with("[[") {
+                format!("{base}{extra}")
+            } else {
+                format!("{extra}{base}")
+            };
+            std::fs::write(&path, text).unwrap();
+            let err = ServerConfig::load(&path, &MapEnv(HashMap::new()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(named), "{named}: {err}");
+        }
     }
 
     #[test]
