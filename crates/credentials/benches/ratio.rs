@@ -2,7 +2,9 @@
 //! interleaved in one process so that load on a shared machine hits both sides alike.
 //!
 //! `cargo bench -p hotspot-credentials --bench ratio` prints, per presentation limit, the
-//! time of one decode-and-verify, of one reference multiplication, and their ratio. Each
+//! time of one decode-and-verify, the time per presentation of decoding and batch-verifying
+//! [`BATCH`] of them at once (`verify_batch`, what an aggregator does with a job or a group of
+//! uploads), of one reference multiplication, and the ratios. Each
 //! timed window is short (one verification, or a batch of references of similar length) and
 //! the figure kept is the 10th percentile over many windows: on a loaded machine most long
 //! windows include time the process spent descheduled, which only ever adds.
@@ -14,10 +16,13 @@ use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
 use hotspot_credentials::labels::REQUEST_CONTEXT_CROWDING as KIND;
 use hotspot_credentials::{
-    CredentialRequest, IssuerKey, Presentation, PresentationContext, issue_with_randomness, verify,
+    BatchItem, CredentialRequest, IssuerKey, Presentation, PresentationContext,
+    issue_with_randomness, verify, verify_batch_with_randomness,
 };
 
 const ROUNDS: usize = 301;
+/// Presentations per batch.
+const BATCH: usize = 32;
 /// References per timed window, so that a window lasts about as long as one verification.
 const REFERENCE_BATCH: u32 = 10;
 
@@ -45,14 +50,23 @@ fn main() {
     let point = RistrettoPoint::mul_base(&Scalar::from(7u64));
     let scalar = Scalar::from_bytes_mod_order([9; 32]);
 
-    println!("limit  bytes  verify_us  scalar_mul_us  ratio");
-    for limit in [1u32, 2, 4, 8, 16] {
+    println!("limit  bytes  verify_us  batch_us_each  scalar_mul_us  ratio  batch_ratio");
+    for limit in [1u32, 2, 3, 4, 8, 16] {
         let bytes = credential
             .present_with_randomness(&context, limit, limit - 1, &[3; 32])
             .expect("in range")
             .to_bytes();
-        let (mut verifies, mut references) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
+        let many: Vec<Vec<u8>> = (0..BATCH)
+            .map(|i| {
+                let seed = [i as u8; 32];
+                let nonce = i as u32 % limit;
+                let presentation =
+                    credential.present_with_randomness(&context, limit, nonce, &seed);
+                presentation.expect("in range").to_bytes()
+            })
+            .collect();
+        let (mut verifies, mut batches, mut references) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
             references.push(time_window(REFERENCE_BATCH, || {
                 black_box(black_box(point) * black_box(scalar));
             }));
@@ -60,15 +74,37 @@ fn main() {
                 let presentation = Presentation::from_bytes(black_box(&bytes)).expect("decodes");
                 black_box(verify(&key, KIND, &context, limit, &presentation).expect("valid"));
             }));
+            if round % 8 == 0 {
+                let each = time_window(1, || {
+                    let decoded: Vec<Presentation> = (many.iter())
+                        .map(|b| Presentation::from_bytes(black_box(b)).expect("decodes"))
+                        .collect();
+                    let items: Vec<BatchItem<'_>> = (decoded.iter())
+                        .map(|presentation| BatchItem {
+                            key: &key,
+                            request_context: KIND,
+                            context: &context,
+                            limit,
+                            presentation,
+                        })
+                        .collect();
+                    let results = verify_batch_with_randomness(&items, &[round as u8; 32]);
+                    assert!(results.iter().all(Result::is_ok));
+                    black_box(results);
+                }) / BATCH as f64;
+                batches.push(each);
+            }
         }
-        let (v, r) = (
+        let (v, b, r) = (
             low_percentile(&mut verifies),
+            low_percentile(&mut batches),
             low_percentile(&mut references),
         );
         println!(
-            "{limit:>5}  {:>5}  {v:>9.1}  {r:>13.1}  {:>5.2}",
+            "{limit:>5}  {:>5}  {v:>9.1}  {b:>13.1}  {r:>13.1}  {:>5.2}  {:>11.2}",
             bytes.len(),
-            v / r
+            v / r,
+            b / r
         );
     }
 }

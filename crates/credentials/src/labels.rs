@@ -116,6 +116,8 @@ pub const PURPOSE_RESPONSE: &[u8] = b"credential-response";
 pub const PURPOSE_PRESENTATION: &[u8] = b"credential-presentation";
 /// Purpose: a signing key.
 pub const PURPOSE_SIGNING_KEY: &[u8] = b"signing-key";
+/// Purpose: the verifier's weights that combine a batch of presentation checks into one.
+pub const PURPOSE_BATCH_VERIFY: &[u8] = b"batch-verify";
 
 // ---- Schnorr signatures (crate::signature) ----------------------------------------------------
 
@@ -199,6 +201,7 @@ mod tests {
             PURPOSE_RESPONSE,
             PURPOSE_PRESENTATION,
             PURPOSE_SIGNING_KEY,
+            PURPOSE_BATCH_VERIFY,
             DOMAIN_VENUE_POSTER,
             DOMAIN_EXPOSURE_LIST,
             REQUEST_CONTEXT_CROWDING,

@@ -86,6 +86,7 @@ pub use issuance::{
 pub use keys::{Day, IssuerKey, IssuerPublicKey, KeyError, KeyId, KeySet};
 pub use labels::{REQUEST_CONTEXT_CROWDING, REQUEST_CONTEXT_OUTBREAK};
 pub use presentation::{
-    Credential, CredentialError, Presentation, PresentationContext, Tag, verify,
+    BatchItem, Credential, CredentialError, Presentation, PresentationContext, Tag, verify,
+    verify_batch, verify_batch_with_randomness,
 };
 pub use signature::{Signature, SignatureError, SigningKey, VerifyingKey};

@@ -40,7 +40,7 @@ use crate::h2c;
 use crate::keys::{Day, IssuerKey, IssuerPublicKey, KeyId, KeySet, generators};
 use crate::labels;
 use crate::randomness::{Expander, draw_seed};
-use crate::sigma::{Proof, Relation, SecretCombination};
+use crate::sigma::{Check, Proof, Relation, SecretCombination};
 
 /// Length of the fixed part of a presentation: key id, context digest, limit, 4 elements.
 const HEADER_LEN: usize = 8 + 8 + 4 + 4 * POINT_LEN;
@@ -601,6 +601,93 @@ pub fn verify(
     limit: u32,
     presentation: &Presentation,
 ) -> Result<Tag, CredentialError> {
+    let check = folded_check(key, request_context, context, limit, presentation)?;
+    if check.is_identity(Some(&key.table)) {
+        Ok(Tag(presentation.tag.1))
+    } else {
+        Err(CredentialError::InvalidProof)
+    }
+}
+
+/// One presentation of a batch for [`verify_batch`], with what it is checked against.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchItem<'a> {
+    /// The key to verify under (the presentation's key id must name it).
+    pub key: &'a IssuerKey,
+    /// The credential kind the verifier requires.
+    pub request_context: &'a [u8],
+    /// The task and window the presentation must be made for.
+    pub context: &'a PresentationContext,
+    /// The task's presentations per window.
+    pub limit: u32,
+    /// The decoded presentation.
+    pub presentation: &'a Presentation,
+}
+
+/// Verifies many presentations at once; the result of each is exactly what [`verify`] would
+/// return for it alone.
+///
+/// The proofs that pass the cheap checks are folded as in [`verify`], then each key's proofs
+/// are combined with random weights into one multiscalar multiplication (one variable-time
+/// for the public terms, one constant-time for the secret-key terms). If a combination fails,
+/// its proofs are evaluated one by one to find the culprits, so a forged presentation costs
+/// its batch one extra check per member, never a wrong verdict. A batch holding an invalid
+/// proof passes with probability at most 2^-252 over the weights, which come from
+/// `randomness`: it must be fresh and secret from the provers (use [`verify_batch`] with a
+/// `CryptoRng`).
+pub fn verify_batch_with_randomness(
+    items: &[BatchItem<'_>],
+    randomness: &[u8; 32],
+) -> Vec<Result<Tag, CredentialError>> {
+    let mut results: Vec<Result<Tag, CredentialError>> = Vec::with_capacity(items.len());
+    let mut folded: Vec<(usize, Check)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let p = item.presentation;
+        match folded_check(item.key, item.request_context, item.context, item.limit, p) {
+            Ok(check) => {
+                results.push(Ok(Tag(p.tag.1)));
+                folded.push((i, check));
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+
+    // One combination per key (each has its own table of static points).
+    let mut weights = Expander::new(randomness, labels::PURPOSE_BATCH_VERIFY);
+    folded.sort_by_key(|(i, _)| items[*i].key.key_id());
+    for group in folded.chunk_by(|(a, _), (b, _)| items[*a].key.key_id() == items[*b].key.key_id())
+    {
+        let table = Some(&*items[group[0].0].key.table);
+        let group_weights: Vec<Scalar> = group.iter().map(|_| weights.nonzero_scalar()).collect();
+        let checks: Vec<&Check> = group.iter().map(|(_, check)| check).collect();
+        if Check::batch_holds(table, &checks, &group_weights) {
+            continue;
+        }
+        for (i, check) in group {
+            if !check.is_identity(table) {
+                results[*i] = Err(CredentialError::InvalidProof);
+            }
+        }
+    }
+    results
+}
+
+/// [`verify_batch_with_randomness`] with the weights' seed drawn from `rng`.
+pub fn verify_batch<R: CryptoRng + ?Sized>(
+    items: &[BatchItem<'_>],
+    rng: &mut R,
+) -> Vec<Result<Tag, CredentialError>> {
+    verify_batch_with_randomness(items, &draw_seed(rng))
+}
+
+/// The cheap checks of [`verify`], then the proof folded into one check, not yet evaluated.
+fn folded_check(
+    key: &IssuerKey,
+    request_context: &[u8],
+    context: &PresentationContext,
+    limit: u32,
+    presentation: &Presentation,
+) -> Result<Check, CredentialError> {
     // 1. The cheap checks first, each with its own error: key, context, limit.
     if presentation.key_id != key.key_id() {
         return Err(CredentialError::WrongKey {
@@ -625,7 +712,7 @@ pub fn verify(
     let m2 = request_attribute(request_context);
     let x0_x2_m2 = Zeroizing::new(secret.x0 + secret.x2 * m2);
 
-    // 3. The proof, checked over public values with the key's table (V is a placeholder).
+    // 3. The proof, folded over public values with the key's table (V is a placeholder).
     let statement = PresentationStatement {
         u: presentation.u.0,
         m1_commit: presentation.m1_commit.0,
@@ -642,9 +729,8 @@ pub fn verify(
     };
     let mut transcript =
         presentation_transcript(key.public(), request_context, context, presentation);
-    (relation.verify_with_secret_combination(&presentation.proof, &mut transcript, &combination))
-        .map_err(|_| CredentialError::InvalidProof)?;
-    Ok(Tag(presentation.tag.1))
+    (relation.folded_check(&presentation.proof, &mut transcript, Some(&combination)))
+        .map_err(|_| CredentialError::InvalidProof)
 }
 
 impl KeySet {
@@ -670,11 +756,8 @@ impl KeySet {
         verify(key, request_context, context, limit, presentation)
     }
 
-    /// Verifies an encoded presentation, cheapest checks first (what the upload path calls).
-    ///
-    /// The clear header (key id, context digest, limit) is checked before any point is
-    /// decoded, so a peer cannot make the verifier decompress hundreds of points by claiming
-    /// a huge limit or an unknown key; then the body is decoded and [`KeySet::verify`] runs.
+    /// Verifies an encoded presentation, cheapest checks first (what the upload path calls):
+    /// [`KeySet::decode_for`], then [`verify`].
     pub fn verify_bytes(
         &self,
         accepted_days: std::ops::RangeInclusive<Day>,
@@ -683,12 +766,30 @@ impl KeySet {
         limit: u32,
         bytes: &[u8],
     ) -> Result<Tag, CredentialError> {
+        let (key, presentation) = self.decode_for(accepted_days, context, limit, bytes)?;
+        verify(key, request_context, context, limit, &presentation)
+    }
+
+    /// Checks an encoded presentation's clear header, then decodes it; returns the key to
+    /// verify it under (for [`verify`] or a [`BatchItem`]).
+    ///
+    /// The header (key id, context digest, limit) is checked before any point is decoded, so
+    /// a peer cannot make the verifier decompress hundreds of points by claiming a huge limit
+    /// or an unknown key: the key id must be known and of an accepted day, the digest that
+    /// of `context`, the limit `limit`.
+    pub fn decode_for(
+        &self,
+        accepted_days: std::ops::RangeInclusive<Day>,
+        context: &PresentationContext,
+        limit: u32,
+        bytes: &[u8],
+    ) -> Result<(&IssuerKey, Presentation), CredentialError> {
         // 1. The header alone: key id known and of an accepted day, context, limit.
         let mut reader = Reader::new(bytes);
         let key_id = KeyId(reader.read_array("presentation.key_id")?);
         let digest: [u8; 8] = reader.read_array("presentation.context_digest")?;
         let presented = u32::from_be_bytes(reader.read_array("presentation.limit")?);
-        let (day, _) = self
+        let (day, key) = self
             .get(&key_id)
             .ok_or(CredentialError::UnknownKeyId(key_id))?;
         if !accepted_days.contains(&day) {
@@ -704,15 +805,8 @@ impl KeySet {
             });
         }
 
-        // 2. The body, then the proof.
-        let presentation = Presentation::from_bytes(bytes)?;
-        self.verify(
-            accepted_days,
-            request_context,
-            context,
-            limit,
-            &presentation,
-        )
+        // 2. The body.
+        Ok((key, Presentation::from_bytes(bytes)?))
     }
 }
 

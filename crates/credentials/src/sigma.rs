@@ -96,6 +96,75 @@ struct Folded {
     commitments: Vec<Scalar>,
 }
 
+/// A folded verification equation as multiscalar terms that must sum to the identity:
+/// coefficients of the relation's static points (multiplied through its table), public
+/// `(scalar, point)` pairs (variable time), and scalars derived from a secret key with their
+/// points (constant time). Checks of one relation's shape under one table can be combined
+/// with random weights into a single evaluation ([`Check::batch_holds`]).
+pub(crate) struct Check {
+    statics: Vec<Scalar>,
+    public: Vec<(Scalar, RistrettoPoint)>,
+    secret: Zeroizing<Vec<Scalar>>,
+    secret_points: Vec<RistrettoPoint>,
+}
+
+/// Dynamic points from which one Pippenger multiplication beats the table's Straus.
+const PIPPENGER_FROM: usize = 190;
+
+impl Check {
+    /// Whether the terms sum to the identity.
+    pub(crate) fn is_identity(&self, table: Option<&VartimeRistrettoPrecomputation>) -> bool {
+        let (scalars, points): (Vec<Scalar>, Vec<RistrettoPoint>) =
+            self.public.iter().copied().unzip();
+        let mut sum = match table {
+            Some(table) if points.len() < PIPPENGER_FROM => {
+                table.vartime_mixed_multiscalar_mul(&self.statics, &scalars, &points)
+            }
+            Some(table) => {
+                table.vartime_multiscalar_mul(&self.statics)
+                    + RistrettoPoint::vartime_multiscalar_mul(&scalars, &points)
+            }
+            None => RistrettoPoint::vartime_multiscalar_mul(&scalars, &points),
+        };
+        if !self.secret.is_empty() {
+            sum += RistrettoPoint::multiscalar_mul(self.secret.iter(), &self.secret_points);
+        }
+        sum.is_identity()
+    }
+
+    /// Whether every check holds, tested at once: the checks, each multiplied by its own
+    /// weight, must sum to the identity. With weights the prover cannot predict (uniform
+    /// scalars drawn by the verifier), a batch holding any failed check passes with
+    /// probability at most 2^-252. All checks must come from relations over the same static
+    /// points (`table`). An empty batch holds.
+    pub(crate) fn batch_holds(
+        table: Option<&VartimeRistrettoPrecomputation>,
+        checks: &[&Check],
+        weights: &[Scalar],
+    ) -> bool {
+        assert_eq!(checks.len(), weights.len(), "one weight per check");
+        let Some(first) = checks.first() else {
+            return true;
+        };
+        let mut combined = Check {
+            statics: vec![Scalar::ZERO; first.statics.len()],
+            public: Vec::with_capacity(checks.iter().map(|c| c.public.len()).sum()),
+            secret: Zeroizing::new(Vec::new()),
+            secret_points: Vec::new(),
+        };
+        for (check, weight) in checks.iter().zip(weights) {
+            assert_eq!(check.statics.len(), combined.statics.len(), "one table");
+            for (sum, s) in combined.statics.iter_mut().zip(&check.statics) {
+                *sum += weight * s;
+            }
+            (combined.public).extend(check.public.iter().map(|(s, p)| (weight * s, *p)));
+            (combined.secret).extend(check.secret.iter().map(|s| weight * s));
+            (combined.secret_points).extend_from_slice(&check.secret_points);
+        }
+        combined.is_identity(table)
+    }
+}
+
 /// A proof in batchable form: one commitment per equation, one response per scalar.
 #[derive(Clone)]
 pub(crate) struct Proof {
@@ -276,24 +345,29 @@ impl<'a> Relation<'a> {
         self.verify_inner(proof, transcript, None)
     }
 
-    /// Checks a proof whose statement has one point the verifier knows only through secret
-    /// scalars (see [`SecretCombination`]). The secret part is multiplied in constant time;
-    /// everything else, all public, in variable time.
-    pub(crate) fn verify_with_secret_combination(
-        &self,
-        proof: &Proof,
-        transcript: &mut Transcript,
-        combination: &SecretCombination<'_>,
-    ) -> Result<(), ProofError> {
-        self.verify_inner(proof, transcript, Some(combination))
-    }
-
     fn verify_inner(
         &self,
         proof: &Proof,
         transcript: &mut Transcript,
         combination: Option<&SecretCombination<'_>>,
     ) -> Result<(), ProofError> {
+        let check = self.folded_check(proof, transcript, combination)?;
+        if check.is_identity(self.table) {
+            Ok(())
+        } else {
+            Err(ProofError::Invalid)
+        }
+    }
+
+    /// The folded verification equation of `proof` as multiscalar terms, not yet evaluated:
+    /// the proof holds iff they sum to the identity (see [`Check`]). Fails only on a proof of
+    /// the wrong shape.
+    pub(crate) fn folded_check(
+        &self,
+        proof: &Proof,
+        transcript: &mut Transcript,
+        combination: Option<&SecretCombination<'_>>,
+    ) -> Result<Check, ProofError> {
         if proof.commitments.len() != self.equations.len() || proof.responses.len() != self.scalars
         {
             return Err(ProofError::Shape);
@@ -304,50 +378,38 @@ impl<'a> Relation<'a> {
 
         // Substitute the secret combination: its coefficient kappa moves onto its points.
         let mut excluded = [usize::MAX; 3];
-        let mut secret_scalars = Zeroizing::new([Scalar::ZERO; 2]);
+        let mut secret = Zeroizing::new(Vec::new());
+        let mut secret_points = Vec::new();
         let mut extra = None;
         if let Some(combination) = combination {
             let kappa = coefficients.points[combination.replaced];
             excluded[0] = combination.replaced;
-            for (j, (index, secret)) in combination.terms.iter().enumerate() {
+            for (j, (index, scalar)) in combination.terms.iter().enumerate() {
                 debug_assert!(*index >= self.table.map_or(0, |t| t.len()));
-                secret_scalars[j] = coefficients.points[*index] + kappa * *secret;
+                secret.push(coefficients.points[*index] + kappa * *scalar);
+                secret_points.push(self.points[*index]);
                 excluded[j + 1] = *index;
             }
             extra = Some((kappa, combination.public));
         }
 
-        // The public part in one variable-time multiscalar multiplication (static points
-        // through the precomputed table), the secret part in constant time.
+        // Static points keep their coefficients (the table multiplies them); every other
+        // public point and the commitments are dynamic.
         let n_static = self.table.map_or(0, |t| t.len());
-        let kept: Vec<usize> = (n_static..self.points.len())
-            .filter(|i| !excluded.contains(i))
+        let kept = (n_static..self.points.len()).filter(|i| !excluded.contains(i));
+        let public = (kept.map(|i| (coefficients.points[i], self.points[i])))
+            .chain(
+                (coefficients.commitments.iter().copied())
+                    .zip(proof.commitments.iter().map(|c| c.0)),
+            )
+            .chain(extra)
             .collect();
-        let dynamic_scalars: Vec<Scalar> = (kept.iter().map(|&i| coefficients.points[i]))
-            .chain(coefficients.commitments.iter().copied())
-            .chain(extra.map(|(kappa, _)| kappa))
-            .collect();
-        let dynamic_points: Vec<RistrettoPoint> = (kept.iter().map(|&i| self.points[i]))
-            .chain(proof.commitments.iter().map(|(p, _)| *p))
-            .chain(extra.map(|(_, point)| point))
-            .collect();
-        let mut sum = match self.table {
-            Some(table) => table.vartime_mixed_multiscalar_mul(
-                &coefficients.points[..n_static],
-                &dynamic_scalars,
-                &dynamic_points,
-            ),
-            None => RistrettoPoint::vartime_multiscalar_mul(&dynamic_scalars, &dynamic_points),
-        };
-        if let Some(combination) = combination {
-            let points = combination.terms.map(|(index, _)| self.points[index]);
-            sum += RistrettoPoint::multiscalar_mul(secret_scalars.iter(), points);
-        }
-        if sum.is_identity() {
-            Ok(())
-        } else {
-            Err(ProofError::Invalid)
-        }
+        Ok(Check {
+            statics: coefficients.points[..n_static].to_vec(),
+            public,
+            secret,
+            secret_points,
+        })
     }
 
     /// Folds every equation `e` with a 128-bit weight `rho_e` drawn after the challenge into
