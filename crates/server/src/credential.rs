@@ -27,7 +27,9 @@ use zeroize::Zeroizing;
 
 use hotspot_core::credential::{accepted_key_days, presentation_context, request_context};
 use hotspot_core::task::{TaskConfig, TaskId};
-use hotspot_credentials::{CredentialError, Day, IssuerKey, KeySet, PresentationContext};
+use hotspot_credentials::{
+    BatchItem, CredentialError, Day, IssuerKey, KeySet, PresentationContext, verify_batch,
+};
 
 use crate::lock;
 use crate::storage::Tag;
@@ -129,6 +131,43 @@ impl Verifier {
         check
     }
 
+    /// Verifies the encoded presentations of one window of `task` at once (a helper's job);
+    /// the result of each is what [`Verifier::verify`] would return for it alone. Decoding is
+    /// per presentation, the proofs are checked as one batch
+    /// ([`hotspot_credentials::verify_batch`]).
+    pub fn verify_batch(
+        &self,
+        task: &TaskConfig,
+        window: u64,
+        presentations: &[&[u8]],
+    ) -> Vec<Result<Tag, CredentialError>> {
+        let check = self.window(task, window);
+        let decoded: Vec<_> = (presentations.iter())
+            .map(|bytes| {
+                (check.keys).decode_for(check.accepted.clone(), &check.context, check.limit, bytes)
+            })
+            .collect();
+        let items: Vec<BatchItem<'_>> = (decoded.iter().flatten())
+            .map(|(key, presentation)| BatchItem {
+                key,
+                request_context: check.request_context,
+                context: &check.context,
+                limit: check.limit,
+                presentation,
+            })
+            .collect();
+        let mut verdicts = verify_batch(&items, &mut rand::rng()).into_iter();
+        (decoded.iter())
+            .map(|d| match d {
+                Ok(_) => verdicts
+                    .next()
+                    .unwrap_or(Err(CredentialError::InvalidProof))
+                    .map(|tag| tag.0),
+                Err(e) => Err(e.clone()),
+            })
+            .collect()
+    }
+
     /// Verifies an encoded presentation for window `window` of `task`; returns its tag.
     pub fn verify(
         &self,
@@ -218,6 +257,39 @@ mod tests {
             )
             .unwrap_err();
         assert!(matches!(err, CredentialError::UnknownKeyId(_)), "{err}");
+    }
+
+    #[test]
+    fn a_batch_gets_the_verdict_of_each_presentation_alone() {
+        let verifier = Verifier::new(&[5; 32]);
+        let crowding = task(TaskKind::Crowding);
+        let today = verifier.key(Day(100));
+        let mut forged = present(&today, TaskKind::Crowding, &crowding, 3);
+        let at = forged.len() - 4;
+        forged[at] ^= 1;
+        let presentations = [
+            present(&today, TaskKind::Crowding, &crowding, 3),
+            present(&verifier.key(Day(97)), TaskKind::Crowding, &crowding, 3),
+            forged,
+            present(
+                &IssuerKey::from_seed(&[9; 32]),
+                TaskKind::Crowding,
+                &crowding,
+                3,
+            ),
+            present(&today, TaskKind::Crowding, &crowding, 4),
+            vec![1, 2, 3],
+            present(&today, TaskKind::Crowding, &crowding, 3),
+        ];
+        let bytes: Vec<&[u8]> = presentations.iter().map(Vec::as_slice).collect();
+        let batch = verifier.verify_batch(&crowding, 3, &bytes);
+        let alone: Vec<_> = (bytes.iter())
+            .map(|b| verifier.verify(&crowding, 3, b))
+            .collect();
+        assert_eq!(batch, alone);
+        let ok: Vec<bool> = batch.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, false, false, false, false, false, true]);
+        assert_ne!(batch[0], batch[6], "two presentations, two tags");
     }
 
     #[test]

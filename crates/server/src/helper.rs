@@ -361,12 +361,16 @@ fn check_presentations(
 ) -> Result<Vec<(ReportId, Tag)>, Status> {
     let verifier = node.verifier()?;
     let seen = node.store.tagged_reports(batch, ids)?;
+    let todo: Vec<usize> = (0..req.reports.len())
+        .filter(|&i| reasons[i] == 0 && !seen[i])
+        .collect();
+    let presentations: Vec<&[u8]> = (todo.iter())
+        .map(|&i| &req.reports[i].presentation[..])
+        .collect();
+    let verdicts = verifier.verify_batch(&task.config, batch.window, &presentations);
     let mut fresh: Vec<(usize, Tag)> = Vec::new();
-    for (i, r) in req.reports.iter().enumerate() {
-        if reasons[i] != 0 || seen[i] {
-            continue;
-        }
-        match verifier.verify(&task.config, batch.window, &r.presentation) {
+    for (i, verdict) in todo.into_iter().zip(verdicts) {
+        match verdict {
             Ok(tag) => fresh.push((i, tag)),
             Err(e) => {
                 tracing::debug!(error = %e, "forwarded presentation refused");
