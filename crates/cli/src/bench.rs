@@ -43,7 +43,8 @@ pub struct UploadArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
-    /// Folder for the leader's files (default: a fresh temporary one).
+    /// Folder for the leader's files, kept afterwards (default: a fresh temporary one,
+    /// removed at the end).
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,
     /// Credential presentations to prepare before the timed part (default: 6,000 per second).
@@ -88,7 +89,14 @@ pub fn run_upload(args: UploadArgs) -> Result<()> {
     let outcome = drive(&args, &cluster, prepared);
     stop(leader);
     let (acked, mut latencies, elapsed) = outcome?;
-    let stored = count_rows(&dir.join("leader.sqlite"))?;
+    let stored = count_rows(&dir.join("leader.sqlite"));
+    if args.dir.is_none() {
+        // A fresh temporary folder is the benchmark's own: hundreds of MB of reports.
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("bench: could not remove {}: {e}", dir.display());
+        }
+    }
+    let stored = stored?;
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies

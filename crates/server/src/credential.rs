@@ -28,7 +28,8 @@ use zeroize::Zeroizing;
 use hotspot_core::credential::{accepted_key_days, presentation_context, request_context};
 use hotspot_core::task::{TaskConfig, TaskId};
 use hotspot_credentials::{
-    BatchItem, CredentialError, Day, IssuerKey, KeySet, PresentationContext, verify_batch,
+    BatchItem, CredentialError, Day, IssuerKey, KeySet, Presentation, PresentationContext,
+    verify_batch,
 };
 
 use crate::lock;
@@ -46,12 +47,51 @@ const MAX_CACHED_KEYS: usize = 128;
 const MAX_CACHED_WINDOWS: usize = 8_192;
 
 /// What a window's presentations are checked against.
+#[derive(Debug)]
 struct WindowCheck {
     context: PresentationContext,
     keys: Arc<KeySet>,
     accepted: RangeInclusive<Day>,
     request_context: &'static [u8],
     limit: u32,
+}
+
+/// A presentation decoded for its window by [`Verifier::decode`], its proof not yet checked.
+#[derive(Debug)]
+pub struct Decoded {
+    check: Arc<WindowCheck>,
+    presentation: Presentation,
+}
+
+/// Checks the proofs of decoded presentations as one batch
+/// ([`hotspot_credentials::verify_batch`]); the verdict of each is what checking it alone
+/// would give.
+pub fn verify_decoded(decoded: &[&Decoded]) -> Vec<Result<Tag, CredentialError>> {
+    let mut results: Vec<Result<Tag, CredentialError>> = Vec::with_capacity(decoded.len());
+    let mut items = Vec::with_capacity(decoded.len());
+    let mut at = Vec::with_capacity(decoded.len());
+    for (i, d) in decoded.iter().enumerate() {
+        let key_id = d.presentation.key_id();
+        // `decode` found the key in this very set.
+        match d.check.keys.get(&key_id) {
+            Some((_, key)) => {
+                items.push(BatchItem {
+                    key,
+                    request_context: d.check.request_context,
+                    context: &d.check.context,
+                    limit: d.check.limit,
+                    presentation: &d.presentation,
+                });
+                at.push(i);
+                results.push(Err(CredentialError::InvalidProof));
+            }
+            None => results.push(Err(CredentialError::UnknownKeyId(key_id))),
+        }
+    }
+    for (i, verdict) in at.into_iter().zip(verify_batch(&items, &mut rand::rng())) {
+        results[i] = verdict.map(|tag| tag.0);
+    }
+    results
 }
 
 /// Verifies presentations for the tasks of an aggregator. Holds the master secret; `Debug`
@@ -132,40 +172,48 @@ impl Verifier {
     }
 
     /// Verifies the encoded presentations of one window of `task` at once (a helper's job);
-    /// the result of each is what [`Verifier::verify`] would return for it alone. Decoding is
-    /// per presentation, the proofs are checked as one batch
-    /// ([`hotspot_credentials::verify_batch`]).
+    /// the result of each is what [`Verifier::verify`] would return for it alone.
     pub fn verify_batch(
         &self,
         task: &TaskConfig,
         window: u64,
         presentations: &[&[u8]],
     ) -> Vec<Result<Tag, CredentialError>> {
-        let check = self.window(task, window);
         let decoded: Vec<_> = (presentations.iter())
-            .map(|bytes| {
-                (check.keys).decode_for(check.accepted.clone(), &check.context, check.limit, bytes)
-            })
+            .map(|bytes| self.decode(task, window, bytes))
             .collect();
-        let items: Vec<BatchItem<'_>> = (decoded.iter().flatten())
-            .map(|(key, presentation)| BatchItem {
-                key,
-                request_context: check.request_context,
-                context: &check.context,
-                limit: check.limit,
-                presentation,
-            })
-            .collect();
-        let mut verdicts = verify_batch(&items, &mut rand::rng()).into_iter();
+        let ready: Vec<&Decoded> = decoded.iter().flatten().collect();
+        let mut verdicts = verify_decoded(&ready).into_iter();
         (decoded.iter())
             .map(|d| match d {
                 Ok(_) => verdicts
                     .next()
-                    .unwrap_or(Err(CredentialError::InvalidProof))
-                    .map(|tag| tag.0),
+                    .unwrap_or(Err(CredentialError::InvalidProof)),
                 Err(e) => Err(e.clone()),
             })
             .collect()
+    }
+
+    /// Everything of [`Verifier::verify`] but the proof: the window's context and keys, the
+    /// clear header, the decoding. The proof is checked by [`verify_decoded`], alone or in a
+    /// batch.
+    pub fn decode(
+        &self,
+        task: &TaskConfig,
+        window: u64,
+        presentation: &[u8],
+    ) -> Result<Decoded, CredentialError> {
+        let check = self.window(task, window);
+        let (_, presentation) = (check.keys).decode_for(
+            check.accepted.clone(),
+            &check.context,
+            check.limit,
+            presentation,
+        )?;
+        Ok(Decoded {
+            check,
+            presentation,
+        })
     }
 
     /// Verifies an encoded presentation for window `window` of `task`; returns its tag.
@@ -290,6 +338,40 @@ mod tests {
         let ok: Vec<bool> = batch.iter().map(Result::is_ok).collect();
         assert_eq!(ok, [true, false, false, false, false, false, true]);
         assert_ne!(batch[0], batch[6], "two presentations, two tags");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_upload_proof_checker_keeps_each_verdict_under_concurrency() {
+        let verifier = Verifier::new(&[5; 32]);
+        let crowding = task(TaskKind::Crowding);
+        let today = verifier.key(Day(100));
+        let presentations: Vec<Vec<u8>> = (0..40)
+            .map(|i| {
+                let mut bytes = present(&today, TaskKind::Crowding, &crowding, 3);
+                if i % 7 == 3 {
+                    let at = bytes.len() - 2;
+                    bytes[at] ^= 0x10;
+                }
+                bytes
+            })
+            .collect();
+        let checker = crate::upload::ProofChecker::spawn(1);
+        let mut pending = tokio::task::JoinSet::new();
+        for (i, bytes) in presentations.iter().enumerate() {
+            let decoded = verifier.decode(&crowding, 3, bytes).unwrap();
+            let checker = checker.clone();
+            pending.spawn(async move { (i, checker.check(decoded).await.unwrap()) });
+        }
+        let mut verdicts = vec![None; presentations.len()];
+        while let Some(done) = pending.join_next().await {
+            let (i, verdict) = done.unwrap();
+            verdicts[i] = Some(verdict);
+        }
+        for (i, bytes) in presentations.iter().enumerate() {
+            let alone = verifier.verify(&crowding, 3, bytes);
+            assert_eq!(verdicts[i].clone().unwrap(), alone, "presentation {i}");
+            assert_eq!(alone.is_ok(), i % 7 != 3, "presentation {i}");
+        }
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::node::Node;
 use crate::registry::RegistryService;
 use crate::storage::Store;
 use crate::storage::sqlite::SqliteStore;
-use crate::upload::{Committer, UploadService};
+use crate::upload::{Committer, ProofChecker, UploadService};
 
 /// Errors starting or running a role.
 #[derive(Debug, thiserror::Error)]
@@ -130,12 +130,15 @@ pub async fn run(
         ServerRole::Leader => {
             let helper = peer_channel(config.helper_url.as_deref(), config.tls.as_ref())?;
             let committer = Committer::spawn(Arc::clone(&node.store));
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let checker = ProofChecker::spawn(cores);
             health
                 .set_serving::<v1::upload_server::UploadServer<UploadService>>()
                 .await;
             router
                 .add_service(v1::upload_server::UploadServer::new(UploadService::new(
                     Arc::clone(&node),
+                    checker,
                     committer,
                 )))
                 .add_service(

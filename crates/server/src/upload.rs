@@ -45,6 +45,7 @@ use hotspot_core::task::{TaskId, WindowRefusal};
 use hotspot_credentials::CredentialError;
 use hotspot_proto::v1;
 
+use crate::credential::{Decoded, verify_decoded};
 use crate::node::{Node, TaskCtx};
 use crate::storage::{PutOutcome, Store, StoreError, TaggedReport};
 
@@ -60,6 +61,22 @@ pub fn check_report(
     report: Option<v1::Report>,
     now: u64,
 ) -> Result<TaggedReport, Status> {
+    let (report, presentation) = check_upload(node, report, now)?;
+    let verdict = verify_decoded(&[&presentation]).pop();
+    let tag = verdict.unwrap_or(Err(CredentialError::InvalidProof));
+    Ok(TaggedReport {
+        report,
+        tag: tag.map_err(presentation_status)?,
+    })
+}
+
+/// Every check of [`check_report`] but the presentation's proof: the envelope to store and
+/// its presentation, decoded for the window, for [`verify_decoded`] (alone or in a batch).
+pub fn check_upload(
+    node: &Node,
+    report: Option<v1::Report>,
+    now: u64,
+) -> Result<(ReportEnvelope, Decoded), Status> {
     let r = report.ok_or_else(|| invalid("report", "missing"))?;
 
     // Task and window.
@@ -102,27 +119,24 @@ pub fn check_report(
             )
         })?;
 
-    // The presentation, last: it is the one check that costs real time.
+    // The presentation, last: its proof is the one check that costs real time.
     if r.presentation.is_empty() {
         return Err(invalid("report.presentation", "missing"));
     }
-    let verifier = node.verifier()?;
-    let tag = verifier
-        .verify(&task.config, r.window, &r.presentation)
+    let decoded = (node.verifier()?)
+        .decode(&task.config, r.window, &r.presentation)
         .map_err(presentation_status)?;
 
-    Ok(TaggedReport {
-        report: ReportEnvelope {
-            task_id,
-            window: r.window,
-            report_id,
-            public_share: r.public_share,
-            leader_share,
-            helper_share,
-            presentation: r.presentation,
-        },
-        tag,
-    })
+    let report = ReportEnvelope {
+        task_id,
+        window: r.window,
+        report_id,
+        public_share: r.public_share,
+        leader_share,
+        helper_share,
+        presentation: r.presentation,
+    };
+    Ok((report, decoded))
 }
 
 /// The status of a presentation that does not verify (the table in the module doc).
@@ -208,6 +222,79 @@ fn too_big(field: &str, limit: usize) -> Status {
     Status::resource_exhausted(format!("{field}: larger than {limit} bytes"))
 }
 
+type ProofJob = (
+    Decoded,
+    oneshot::Sender<Result<crate::storage::Tag, CredentialError>>,
+);
+
+/// Checks the presentation proofs of concurrent uploads in batches, on threads of its own
+/// (one per core): each thread takes every proof waiting when it is free, up to
+/// [`MAX_PROOF_BATCH`], and checks them as one batch ([`verify_decoded`]). Under load this
+/// shares the multiscalar multiplication among uploads; an upload alone is checked at once.
+#[derive(Clone, Debug)]
+pub struct ProofChecker {
+    tx: mpsc::Sender<ProofJob>,
+}
+
+/// Most proofs checked as one batch.
+const MAX_PROOF_BATCH: usize = 64;
+
+impl ProofChecker {
+    /// Starts `threads` checking threads. They end when every handle is dropped.
+    pub fn spawn(threads: usize) -> Self {
+        let (tx, rx) = mpsc::channel::<ProofJob>(4 * MAX_PROOF_BATCH * threads.max(1));
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("upload-proofs-{i}"))
+                .spawn(move || {
+                    while let Some(jobs) = take_batch(&rx) {
+                        let (decoded, waiters): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+                        metrics::histogram!("hotspot_upload_proof_batch_size")
+                            .record(decoded.len() as f64);
+                        let refs: Vec<&Decoded> = decoded.iter().collect();
+                        for (waiter, verdict) in waiters.into_iter().zip(verify_decoded(&refs)) {
+                            let _ = waiter.send(verdict);
+                        }
+                    }
+                })
+                // Spawning a thread fails only when the OS is out of resources at start-up.
+                .map(drop)
+                .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start a proof thread"));
+        }
+        ProofChecker { tx }
+    }
+
+    /// Checks the proof of `presentation`; returns its tag, or why it does not verify.
+    pub async fn check(
+        &self,
+        presentation: Decoded,
+    ) -> Result<Result<crate::storage::Tag, CredentialError>, Status> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send((presentation, done))
+            .await
+            .map_err(|_| Status::unavailable("shutting down"))?;
+        wait.await.map_err(|_| Status::unavailable("shutting down"))
+    }
+}
+
+/// The next batch for a checking thread: one job, waited for, then whatever else is
+/// already queued. `None` once every sender is gone.
+fn take_batch(rx: &std::sync::Mutex<mpsc::Receiver<ProofJob>>) -> Option<Vec<ProofJob>> {
+    let mut rx = crate::lock(rx);
+    let first = rx.blocking_recv()?;
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_PROOF_BATCH {
+        match rx.try_recv() {
+            Ok(job) => jobs.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
 type Pending = (
     TaggedReport,
     oneshot::Sender<Result<PutOutcome, Arc<StoreError>>>,
@@ -283,13 +370,18 @@ fn commit_group(store: &dyn Store, group: Vec<Pending>) {
 #[derive(Debug)]
 pub struct UploadService {
     node: Arc<Node>,
+    checker: ProofChecker,
     committer: Committer,
 }
 
 impl UploadService {
-    /// A service storing through `committer`.
-    pub fn new(node: Arc<Node>, committer: Committer) -> Self {
-        UploadService { node, committer }
+    /// A service checking proofs through `checker` and storing through `committer`.
+    pub fn new(node: Arc<Node>, checker: ProofChecker, committer: Committer) -> Self {
+        UploadService {
+            node,
+            checker,
+            committer,
+        }
     }
 }
 
@@ -305,9 +397,12 @@ impl v1::upload_server::Upload for UploadService {
             metrics::counter!("hotspot_uploads_total", "outcome" => "rejected", "code" => code_label(status.code())).increment(1);
             status
         };
-        let tagged = check_report(&self.node, request.into_inner().report, crate::now_unix())
-            .map_err(rejected)?;
-        let (duplicate, label) = match self.committer.put(tagged).await? {
+        let (report, presentation) =
+            check_upload(&self.node, request.into_inner().report, crate::now_unix())
+                .map_err(rejected)?;
+        let tag = (self.checker.check(presentation).await?)
+            .map_err(|e| rejected(presentation_status(e)))?;
+        let (duplicate, label) = match self.committer.put(TaggedReport { report, tag }).await? {
             PutOutcome::Stored => (false, "stored"),
             PutOutcome::Duplicate => (true, "duplicate"),
             PutOutcome::TagReused => return Err(rejected(tag_reused())),
