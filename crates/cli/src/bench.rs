@@ -43,6 +43,9 @@ pub struct UploadArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// HTTP/2 connections the clients spread over (at most one per client).
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
     /// Folder for the leader's files, kept afterwards (default: a fresh temporary one,
     /// removed at the end).
     #[arg(long)]
@@ -174,15 +177,22 @@ fn drive(args: &UploadArgs, cluster: &Cluster, prepared: Arc<Vec<Prepared>>) -> 
     let pool = Arc::new(pool);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(cluster.url("leader"))?
-            .tcp_nodelay(true)
-            .connect()
-            .await?;
+        // Phones do not share one HTTP/2 connection: the workers spread over `connections`
+        // of them, round robin.
+        let mut channels = Vec::new();
+        for _ in 0..args.connections.clamp(1, args.concurrency.max(1)) {
+            let channel = tonic::transport::Endpoint::from_shared(cluster.url("leader"))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?;
+            channels.push(channel);
+        }
         let done = Arc::new(AtomicBool::new(false));
         let next = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
         let mut workers = Vec::new();
-        for _ in 0..args.concurrency {
+        for w in 0..args.concurrency {
+            let channel = &channels[w % channels.len()];
             let (pool, done) = (Arc::clone(&pool), Arc::clone(&done));
             let (prepared, next) = (Arc::clone(&prepared), Arc::clone(&next));
             let mut client = v1::upload_client::UploadClient::new(channel.clone());
