@@ -223,17 +223,10 @@ impl Verifier {
         window: u64,
         presentation: &[u8],
     ) -> Result<Tag, CredentialError> {
-        let check = self.window(task, window);
-        check
-            .keys
-            .verify_bytes(
-                check.accepted.clone(),
-                check.request_context,
-                &check.context,
-                check.limit,
-                presentation,
-            )
-            .map(|tag| tag.0)
+        let decoded = self.decode(task, window, presentation)?;
+        verify_decoded(&[&decoded])
+            .pop()
+            .unwrap_or(Err(CredentialError::InvalidProof))
     }
 }
 

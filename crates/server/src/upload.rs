@@ -1,5 +1,6 @@
 //! The leader's upload path (DESIGN.md section 3, step 4): every check an uploaded report must
-//! pass, as one pure function, then a durable commit before the acknowledgement.
+//! pass, as one pure function and the proof check of its presentation, then a durable commit
+//! before the acknowledgement.
 //!
 //! Rejections name the field at fault and store nothing:
 //!
@@ -54,24 +55,9 @@ const AEAD_TAG_LEN: usize = 16;
 /// Most uploads committed in one transaction.
 const MAX_GROUP: usize = 2_048;
 
-/// Checks one upload against the node's tasks at time `now`; on success, the envelope to
-/// store with the tag of its verified presentation.
-pub fn check_report(
-    node: &Node,
-    report: Option<v1::Report>,
-    now: u64,
-) -> Result<TaggedReport, Status> {
-    let (report, presentation) = check_upload(node, report, now)?;
-    let verdict = verify_decoded(&[&presentation]).pop();
-    let tag = verdict.unwrap_or(Err(CredentialError::InvalidProof));
-    Ok(TaggedReport {
-        report,
-        tag: tag.map_err(presentation_status)?,
-    })
-}
-
-/// Every check of [`check_report`] but the presentation's proof: the envelope to store and
-/// its presentation, decoded for the window, for [`verify_decoded`] (alone or in a batch).
+/// Checks one upload against the node's tasks at time `now`, all but the presentation's
+/// proof: on success, the envelope to store and its presentation, decoded for the window,
+/// whose proof the [`ProofChecker`] then checks (in a batch with other uploads).
 pub fn check_upload(
     node: &Node,
     report: Option<v1::Report>,
