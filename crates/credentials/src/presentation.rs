@@ -267,6 +267,8 @@ const U_INDEX: usize = 3;
 const M1_COMMIT_INDEX: usize = 4;
 /// Index of `V` among the presentation relation's points.
 const V_INDEX: usize = 5;
+/// Index of the tag generator `T` in the presentation relation.
+const GENERATOR_T_INDEX: usize = 7;
 
 /// The presentation relation over `(m1, z, -r, b_0..b_k, s_0..s_k, s2_0..s2_k)`.
 ///
@@ -288,7 +290,10 @@ fn presentation_relation<'a>(
     let (g, h, x1) = (0, 1, 2);
     let [u, m1_commit, v, tag, generator_t] =
         [s.u, s.m1_commit, s.v, s.tag, s.generator_t].map(|point| r.point(point));
-    debug_assert_eq!([u, m1_commit, v], [U_INDEX, M1_COMMIT_INDEX, V_INDEX]);
+    debug_assert_eq!(
+        [u, m1_commit, v, generator_t],
+        [U_INDEX, M1_COMMIT_INDEX, V_INDEX, GENERATOR_T_INDEX]
+    );
     let d: Vec<usize> = s.bits.iter().map(|point| r.point(*point)).collect();
 
     // 1. m1Commit = m1*U + z*H;  2. V = z*X1 + (-r)*G.
@@ -721,7 +726,11 @@ fn folded_check(
         generator_t: context.generator_t,
         bits: presentation.bits.iter().map(|(point, _)| *point).collect(),
     };
-    let relation = presentation_relation(key.public(), Some(&key.table), &bases(limit), &statement);
+    let mut relation =
+        presentation_relation(key.public(), Some(&key.table), &bases(limit), &statement);
+    // Every presentation for this context has the same tag generator T: a batch multiplies
+    // it once. The context's encoding names it (T is its hash to the group).
+    relation.share_point(GENERATOR_T_INDEX, context.as_bytes());
     let combination = SecretCombination {
         replaced: V_INDEX,
         terms: [(U_INDEX, &*x0_x2_m2), (M1_COMMIT_INDEX, &secret.x1)],
@@ -891,6 +900,45 @@ mod tests {
                 .err(),
             Some(CredentialError::InvalidLimit)
         );
+    }
+
+    /// The combined check itself holds for honest presentations over several contexts, whose
+    /// tag generators are merged per context: no honest batch ever needs the one-by-one
+    /// fallback (which would hide a wrong merge behind correct verdicts).
+    #[test]
+    fn honest_batches_hold_without_the_fallback_across_contexts() {
+        let key = IssuerKey::from_seed(&[1; 32]);
+        let credential = issued(&key);
+        let ctx = labels::REQUEST_CONTEXT_CROWDING;
+        let contexts: Vec<PresentationContext> = (0..3)
+            .map(|w| PresentationContext::new(b"task", w).expect("context"))
+            .collect();
+        let mut presentations = Vec::new();
+        for i in 0..12u8 {
+            let context = &contexts[usize::from(i) % 3];
+            let limit = [1u32, 3, 4][usize::from(i) % 3];
+            let nonce = u32::from(i) % limit;
+            let p = (credential.present_with_randomness(context, limit, nonce, &[i; 32]))
+                .expect("in range");
+            presentations.push((context, limit, p));
+        }
+        let checks: Vec<Check> = (presentations.iter())
+            .map(|(context, limit, p)| folded_check(&key, ctx, context, *limit, p).expect("folds"))
+            .collect();
+        let refs: Vec<&Check> = checks.iter().collect();
+        let weights: Vec<Scalar> = (1..=12u64).map(|w| Scalar::from(w * 7919)).collect();
+        assert!(Check::batch_holds(Some(&key.table), &refs, &weights));
+
+        // One forged member makes the combination fail.
+        let (context, limit, p) = &presentations[5];
+        let mut bytes = p.to_bytes();
+        let at = bytes.len() - 3;
+        bytes[at] ^= 1;
+        let forged = Presentation::from_bytes(&bytes).expect("decodes");
+        let mut checks = checks;
+        checks[5] = folded_check(&key, ctx, context, *limit, &forged).expect("folds");
+        let refs: Vec<&Check> = checks.iter().collect();
+        assert!(!Check::batch_holds(Some(&key.table), &refs, &weights));
     }
 
     #[test]
