@@ -41,13 +41,20 @@ struct Options {
     skip_uncached: bool,
 }
 
-fn parse_args() -> Result<Options> {
-    let mut args = std::env::args().skip(1);
+/// What `--help` prints, and what a wrong first argument is told.
+const USAGE: &str = "usage: compare poplar1 (--walk | --registry V) [--reports N] \
+                     [--threads K] [--prio-reports M] [--threshold T] [--skip-uncached]";
+
+/// The options, or `None` when help was asked for (and printed).
+fn parse_args() -> Result<Option<Options>> {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(None);
+    }
     match args.next().as_deref() {
         Some("poplar1") => {}
-        other => bail!(
-            "usage: compare poplar1 (--walk | --registry V) [--reports N] [--threads K] [--prio-reports M] (got {other:?})"
-        ),
+        other => bail!("{USAGE} (got {other:?})"),
     }
     let mut o = Options {
         walk: false,
@@ -74,18 +81,24 @@ fn parse_args() -> Result<Options> {
             "--threads" => o.threads = Some(value("--threads")?),
             "--prio-reports" => o.prio_reports = Some(value("--prio-reports")?),
             "--threshold" => o.threshold = value("--threshold")? as u64,
-            other => bail!("unknown flag {other}"),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => bail!("unknown flag {other}; {USAGE}"),
         }
     }
     ensure!(
         o.walk != o.registry.is_some(),
         "choose exactly one of --walk and --registry V"
     );
-    Ok(o)
+    Ok(Some(o))
 }
 
 fn main() -> Result<()> {
-    let o = parse_args()?;
+    let Some(o) = parse_args()? else {
+        return Ok(());
+    };
     if o.walk { walk(&o) } else { registry(&o) }
 }
 
