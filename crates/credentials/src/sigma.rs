@@ -76,9 +76,9 @@ pub(crate) struct Relation<'a> {
     points: Vec<RistrettoPoint>,
     equations: Vec<Equation>,
     scalars: usize,
-    /// A point that many checks of a batch share (the presentation context's tag generator),
-    /// with the bytes that name it: [`Check::batch_holds`] multiplies it once per name.
-    shared: Option<(usize, Vec<u8>)>,
+    /// A point that many checks of a batch may share (the presentation context's tag
+    /// generator): [`Check::batch_holds`] multiplies each distinct one once.
+    shared: Option<usize>,
 }
 
 /// A statement point the verifier knows only as `s_0 * Q_i0 + s_1 * Q_i1 + public` with
@@ -107,8 +107,8 @@ struct Folded {
 pub(crate) struct Check {
     statics: Vec<Scalar>,
     public: Vec<(Scalar, RistrettoPoint)>,
-    /// A public term whose point other checks share, with the point's name.
-    shared: Option<(Vec<u8>, Scalar, RistrettoPoint)>,
+    /// A public term whose point other checks may share.
+    shared: Option<(Scalar, RistrettoPoint)>,
     secret: Zeroizing<Vec<Scalar>>,
     secret_points: Vec<RistrettoPoint>,
 }
@@ -119,12 +119,8 @@ const PIPPENGER_FROM: usize = 190;
 impl Check {
     /// Whether the terms sum to the identity.
     pub(crate) fn is_identity(&self, table: Option<&VartimeRistrettoPrecomputation>) -> bool {
-        let shared = self
-            .shared
-            .iter()
-            .map(|(_, scalar, point)| (*scalar, *point));
         let (scalars, points): (Vec<Scalar>, Vec<RistrettoPoint>) =
-            self.public.iter().copied().chain(shared).unzip();
+            self.public.iter().copied().chain(self.shared).unzip();
         let mut sum = match table {
             Some(table) if points.len() < PIPPENGER_FROM => {
                 table.vartime_mixed_multiscalar_mul(&self.statics, &scalars, &points)
@@ -162,24 +158,24 @@ impl Check {
             secret: Zeroizing::new(Vec::new()),
             secret_points: Vec::new(),
         };
-        // Shared points by name: one term each, their weighted coefficients summed.
-        let mut shared: Vec<(&[u8], Scalar, RistrettoPoint)> = Vec::new();
+        // Shared points: one term per distinct point, their weighted coefficients summed.
+        let mut shared: Vec<(Scalar, RistrettoPoint)> = Vec::new();
         for (check, weight) in checks.iter().zip(weights) {
             assert_eq!(check.statics.len(), combined.statics.len(), "one table");
             for (sum, s) in combined.statics.iter_mut().zip(&check.statics) {
                 *sum += weight * s;
             }
             (combined.public).extend(check.public.iter().map(|(s, p)| (weight * s, *p)));
-            if let Some((name, scalar, point)) = &check.shared {
-                match shared.iter_mut().find(|(n, _, _)| n == name) {
-                    Some((_, sum, _)) => *sum += weight * scalar,
-                    None => shared.push((name, weight * scalar, *point)),
+            if let Some((scalar, point)) = &check.shared {
+                match shared.iter_mut().find(|(_, p)| p == point) {
+                    Some((sum, _)) => *sum += weight * scalar,
+                    None => shared.push((weight * scalar, *point)),
                 }
             }
             (combined.secret).extend(check.secret.iter().map(|s| weight * s));
             (combined.secret_points).extend_from_slice(&check.secret_points);
         }
-        (combined.public).extend(shared.into_iter().map(|(_, scalar, point)| (scalar, point)));
+        combined.public.extend(shared);
         combined.is_identity(table)
     }
 }
@@ -216,11 +212,11 @@ impl<'a> Relation<'a> {
         }
     }
 
-    /// Marks point `index` as shared by other checks of a batch, named by `name`: checks
-    /// whose shared points have the same name must have the same shared point.
-    pub(crate) fn share_point(&mut self, index: usize, name: &[u8]) {
+    /// Marks point `index` as one other checks of a batch may share: equal shared points
+    /// of a batch are multiplied once.
+    pub(crate) fn share_point(&mut self, index: usize) {
         debug_assert!(index >= self.table.map_or(0, |t| t.len()) && index < self.points.len());
-        self.shared = Some((index, name.to_vec()));
+        self.shared = Some(index);
     }
 
     /// Adds a public point and returns its index.
@@ -423,11 +419,9 @@ impl<'a> Relation<'a> {
         // Static points keep their coefficients (the table multiplies them); every other
         // public point and the commitments are dynamic.
         let n_static = self.table.map_or(0, |t| t.len());
-        let shared = (self.shared.as_ref())
-            .map(|(i, name)| (name.clone(), coefficients.points[*i], self.points[*i]));
-        let shared_index = self.shared.as_ref().map(|(i, _)| *i);
+        let shared = (self.shared).map(|i| (coefficients.points[i], self.points[i]));
         let kept = (n_static..self.points.len())
-            .filter(|i| !excluded.contains(i) && Some(*i) != shared_index);
+            .filter(|i| !excluded.contains(i) && Some(*i) != self.shared);
         let public = (kept.map(|i| (coefficients.points[i], self.points[i])))
             .chain(
                 (coefficients.commitments.iter().copied())

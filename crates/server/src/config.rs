@@ -884,13 +884,19 @@ mod tests {
         assert!(err.contains("credential_key_file"), "{err}");
     }
 
-    #[test]
-    fn issuer_needs_no_task_but_its_secrets_and_a_long_token() {
-        let d = dir("issuer");
+    /// A folder with the issuer's two secrets (`c.key`, `h.key`); returns the path its
+    /// config is to be written to.
+    fn issuer_setup(name: &str) -> PathBuf {
+        let d = dir(name);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("c.key"), "33".repeat(32)).unwrap();
         std::fs::write(d.join("h.key"), "44".repeat(32)).unwrap();
-        let path = d.join("issuer.toml");
+        d.join("issuer.toml")
+    }
+
+    #[test]
+    fn issuer_needs_no_task_but_its_secrets_and_a_long_token() {
+        let path = issuer_setup("issuer");
         let base = "role = \"issuer\"\nlisten = \"127.0.0.1:7004\"\ndatabase = \"i.sqlite\"\n\
                     credential_key_file = \"c.key\"\n";
         std::fs::write(&path, base).unwrap();
@@ -918,12 +924,8 @@ mod tests {
 
     #[test]
     fn issuer_refuses_what_only_the_collector_holds() {
-        let d = dir("issuer-collector-only");
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("c.key"), "33".repeat(32)).unwrap();
-        std::fs::write(d.join("h.key"), "44".repeat(32)).unwrap();
-        std::fs::write(d.join("d.token"), "d".repeat(40)).unwrap();
-        let path = d.join("issuer.toml");
+        let path = issuer_setup("issuer-collector-only");
+        std::fs::write(path.with_file_name("d.token"), "d".repeat(40)).unwrap();
         let base = "role = \"issuer\"\nlisten = \"127.0.0.1:7004\"\ndatabase = \"i.sqlite\"\n\
                     admin_listen = \"127.0.0.1:7005\"\n\
                     credential_key_file = \"c.key\"\nissuer_hash_key_file = \"h.key\"\n";

@@ -235,7 +235,12 @@ impl ProofChecker {
             std::thread::Builder::new()
                 .name(format!("upload-proofs-{i}"))
                 .spawn(move || {
-                    while let Some(jobs) = take_batch(&rx) {
+                    loop {
+                        // The receiver's lock is released at the end of this statement, so
+                        // the other threads take their batches while this one checks.
+                        let Some(jobs) = take_group(&mut crate::lock(&rx), MAX_PROOF_BATCH) else {
+                            break;
+                        };
                         let (decoded, waiters): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
                         metrics::histogram!("hotspot_upload_proof_batch_size")
                             .record(decoded.len() as f64);
@@ -266,19 +271,17 @@ impl ProofChecker {
     }
 }
 
-/// The next batch for a checking thread: one job, waited for, then whatever else is
-/// already queued. `None` once every sender is gone.
-fn take_batch(rx: &std::sync::Mutex<mpsc::Receiver<ProofJob>>) -> Option<Vec<ProofJob>> {
-    let mut rx = crate::lock(rx);
-    let first = rx.blocking_recv()?;
-    let mut jobs = vec![first];
-    while jobs.len() < MAX_PROOF_BATCH {
+/// The next group for a worker thread: one item, waited for, then whatever else is already
+/// queued, up to `max`. `None` once every sender is gone.
+fn take_group<T>(rx: &mut mpsc::Receiver<T>, max: usize) -> Option<Vec<T>> {
+    let mut group = vec![rx.blocking_recv()?];
+    while group.len() < max {
         match rx.try_recv() {
-            Ok(job) => jobs.push(job),
+            Ok(item) => group.push(item),
             Err(_) => break,
         }
     }
-    Some(jobs)
+    Some(group)
 }
 
 type Pending = (
@@ -299,14 +302,7 @@ impl Committer {
         std::thread::Builder::new()
             .name("upload-commit".into())
             .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP {
-                        match rx.try_recv() {
-                            Ok(p) => group.push(p),
-                            Err(_) => break,
-                        }
-                    }
+                while let Some(group) = take_group(&mut rx, MAX_GROUP) {
                     commit_group(store.as_ref(), group);
                 }
             })
