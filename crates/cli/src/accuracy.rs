@@ -36,6 +36,8 @@ use hotspot_vdaf::VERIFY_KEY_SIZE;
 use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 
+pub mod expected;
+
 /// Arguments of `hotspot bench accuracy`.
 #[derive(Debug, Clone, Args)]
 pub struct AccuracyArgs {
@@ -75,6 +77,11 @@ pub struct AccuracyArgs {
     /// Only search these windows (hours), e.g. `--windows 12,19`; all 24 by default.
     #[arg(long, value_delimiter = ',')]
     pub windows: Vec<u64>,
+    /// Registry mode: also print precision and recall in expectation over the noise (no
+    /// draw), with the alert margin that balances them, and the same for the discrete
+    /// Laplace, the best any epsilon-DP release of a count allows (see `expected`).
+    #[arg(long)]
+    pub expected: bool,
 }
 
 /// `--engine`.
@@ -368,7 +375,7 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
             "{:>8} {:>10} {:>8} {:>12}",
             "epsilon", "precision", "recall", "epsilon_day"
         );
-        for epsilon in [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0] {
+        for epsilon in SWEEP {
             let score = run_once(&city, &setup, &batches, &args, epsilon)?;
             let day = epsilon_for_rho(score.rho_day, args.delta)?;
             println!(
@@ -376,6 +383,10 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
                 score.precision, score.recall
             );
         }
+    }
+
+    if args.expected {
+        print_expected(&city, &setup, &batches, &args)?;
     }
 
     let score = run_once(&city, &setup, &batches, &args, args.epsilon)?;
@@ -401,6 +412,72 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// `--expected`: one row per epsilon (the sweep's, or `--epsilon`).
+fn print_expected(
+    city: &City,
+    setup: &TaskSetup,
+    batches: &Batches,
+    args: &AccuracyArgs,
+) -> anyhow::Result<()> {
+    if args.mode != ModeArg::Registry {
+        anyhow::bail!("--expected: only registry mode has a closed form (drop --mode open)");
+    }
+    let registry = city.registry();
+    let windows: Vec<u64> = if args.windows.is_empty() {
+        (0..WINDOWS).collect()
+    } else {
+        args.windows.clone()
+    };
+    let cells = expected::cells(
+        &setup.rules,
+        &city.directory(),
+        &registry,
+        batches,
+        &windows,
+    );
+    let search = SearchConfig::registry(city.config.bits);
+    let epsilons: Vec<f64> = if args.sweep {
+        SWEEP.to_vec()
+    } else {
+        vec![args.epsilon]
+    };
+    println!(
+        "expected over the noise (registry mode, {} venue-hours):",
+        cells.len()
+    );
+    println!(
+        "{:>8} {:>8} {:>14} {:>7} {:>14} {:>14}",
+        "epsilon", "sd", "gaussian p/r", "margin", "gaussian+k p/r", "laplace p/r"
+    );
+    for epsilon in epsilons {
+        let dp = dp_config(setup.limit, epsilon, args.delta, true)?;
+        let noise = search
+            .release_noise(&dp, city.config.bits - 1, registry.len())?
+            .context("noise is on")?;
+        let sigma2 = noise.sigma2.to_f64();
+        let gaussian = expected::Noise::two_gaussians(sigma2);
+        let plain = expected::expected(&cells, &gaussian, 0);
+        let radius = (4.0 * (2.0 * sigma2).sqrt()).ceil() as i64;
+        let (k, shifted) = expected::best_margin(&cells, &gaussian, radius);
+        let laplace =
+            expected::expected(&cells, &expected::Noise::laplace(epsilon, setup.limit), 0);
+        println!(
+            "{epsilon:>8} {:>8.2} {:>6.3} {:>6.3} {k:>+7} {:>6.3} {:>6.3} {:>6.3} {:>6.3}",
+            (2.0 * sigma2).sqrt(),
+            plain.precision,
+            plain.recall,
+            shifted.precision,
+            shifted.recall,
+            laplace.precision,
+            laplace.recall
+        );
+    }
+    Ok(())
+}
+
+/// The epsilons of `--sweep`.
+const SWEEP: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
 #[cfg(test)]
 mod tests {
@@ -456,6 +533,26 @@ mod tests {
             let s = score_with(TaskArg::Crowding, mode, false, Engine::Vdaf);
             assert_eq!((s.precision, s.recall), (1.0, 1.0), "{mode:?}");
         }
+    }
+
+    #[derive(clap::Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: AccuracyArgs,
+    }
+
+    fn args(argv: &[&str]) -> AccuracyArgs {
+        use clap::Parser;
+        let argv = std::iter::once("accuracy").chain(argv.iter().copied());
+        Wrap::try_parse_from(argv).expect("parses").args
+    }
+
+    #[test]
+    fn expected_figures_run_in_registry_mode_and_are_refused_in_open_mode() {
+        run(args(&["--city", "tiny", "--expected", "--sweep"])).expect("registry mode");
+        let err = run(args(&["--city", "tiny", "--expected", "--mode", "open"]))
+            .expect_err("open mode has no closed form");
+        assert!(err.to_string().contains("--expected"), "{err}");
     }
 
     #[test]
