@@ -148,8 +148,12 @@ CREATE INDEX reports_by_batch ON reports (task, window, report_id);
 "#,
 ];
 
-/// Page cache per database, KiB. Larger caches cost time at every commit (SQLite walks the
-/// cache's hash table when a transaction ends), smaller ones re-read index pages.
+/// Page cache per database, KiB. Larger caches cost time at every commit, smaller ones
+/// re-read index pages. The commit cost: a b-tree page split renumbers pages through the
+/// lock page's number (at 1 GiB) as a temporary, so the cache's highest page number sits far
+/// past the end of the file, and at commit SQLite then scans every cached page to drop those
+/// past the end (about 0.4 ms per commit at 64 MiB). 16 MiB made no measurable difference to
+/// the upload rate (docs/benchmarks.md).
 const CACHE_KIB: i64 = 64 * 1024;
 
 /// A SQLite database file.
