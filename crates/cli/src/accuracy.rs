@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use hotspot_core::city::{Batches, City, CityConfig, WINDOWS};
-use hotspot_core::dp::{Accountant, DpConfig, epsilon_for_rho, rho_for_epsilon};
+use hotspot_core::dp::{Accountant, DpConfig, LaplaceShare, epsilon_for_rho, rho_for_epsilon};
 use hotspot_core::rules::{Rules, VenueInfo};
 use hotspot_core::search::engine::VdafAggregator;
 use hotspot_core::search::{self, PlaintextAggregator, SearchConfig};
@@ -82,6 +82,21 @@ pub struct AccuracyArgs {
     /// Laplace, the best any epsilon-DP release of a count allows (see `expected`).
     #[arg(long)]
     pub expected: bool,
+    /// The noise: the aggregators' discrete Gaussian, or the discrete Laplace split between
+    /// them (registry mode, plaintext counts), the alternative docs/privacy.md section 6
+    /// weighs: pure epsilon per batch, epsilon times the batches per day.
+    #[arg(long, value_enum, default_value_t = Mechanism::Gaussian)]
+    pub mechanism: Mechanism,
+}
+
+/// `--mechanism`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mechanism {
+    /// Each aggregator adds a discrete Gaussian (zCDP; what the service does).
+    Gaussian,
+    /// Each aggregator adds a difference of two Polya variables, so that the released count
+    /// carries exactly one discrete Laplace (pure epsilon-DP per batch).
+    Laplace,
 }
 
 /// `--engine`.
@@ -171,6 +186,8 @@ pub struct Score {
     pub rho_day: f64,
     /// Time spent in the searches.
     pub search_time: Duration,
+    /// With the Laplace: pure epsilon per batch and per day (delta 0) instead of `rho`.
+    pub pure: Option<(f64, f64)>,
 }
 
 /// The search configuration for a mode over a city (`stride` for open mode).
@@ -296,6 +313,7 @@ pub fn evaluate(
         rho_batch,
         rho_day: accountant.spent_day(0),
         search_time,
+        pure: None,
     })
 }
 
@@ -340,7 +358,78 @@ fn run_once(
         windows: args.windows.clone(),
         seed: args.seed,
     };
+    if args.mechanism == Mechanism::Laplace {
+        if mode != SearchMode::Registry || args.engine != Engine::Plaintext || args.no_noise {
+            anyhow::bail!(
+                "--mechanism laplace: registry mode, plaintext counts and noise on only \
+                 (the aggregators add Gaussian noise)"
+            );
+        }
+        return evaluate_laplace(city, setup, batches, epsilon, &options);
+    }
     evaluate(city, setup, batches, &search, &dp, &options)
+}
+
+/// Registry mode with the discrete Laplace instead of the Gaussian: every registered venue's
+/// count in every window plus two [`LaplaceShare`]s (one per aggregator), drawn for pure
+/// `epsilon`-DP per batch at the task's credential limit. A day of batches costs their sum.
+pub fn evaluate_laplace(
+    city: &City,
+    setup: &TaskSetup,
+    batches: &Batches,
+    epsilon: f64,
+    options: &RunOptions,
+) -> anyhow::Result<Score> {
+    let share = LaplaceShare::for_epsilon(epsilon, setup.limit)?;
+    let directory = city.directory();
+    let registry = city.registry();
+    let windows: Vec<u64> = if options.windows.is_empty() {
+        (0..WINDOWS).collect()
+    } else {
+        options.windows.clone()
+    };
+    let started = Instant::now();
+    let mut released = BTreeSet::new();
+    for &window in &windows {
+        let salt = window.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut rng = ChaCha20Rng::seed_from_u64(options.seed ^ salt);
+        for &code in &registry {
+            let count = batches.counts.get(&(code, window)).copied().unwrap_or(0);
+            let noisy = i64::try_from(count)?
+                + share.vartime_sample(&mut rng)
+                + share.vartime_sample(&mut rng);
+            if setup
+                .rules
+                .evaluate(code, directory.get(&code), noisy)
+                .is_some()
+            {
+                released.insert((code, window));
+            }
+        }
+    }
+    let truth: BTreeSet<(u64, u64)> = (batches.alerts.keys())
+        .filter(|(_, w)| windows.contains(w))
+        .copied()
+        .collect();
+    let hits = released.intersection(&truth).count();
+    let ratio = |num: usize, den: usize| {
+        if den == 0 {
+            1.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
+    let spent = share.gamma() * f64::from(setup.limit);
+    Ok(Score {
+        precision: ratio(hits, released.len()),
+        recall: ratio(hits, truth.len()),
+        true_alerts: truth.len(),
+        released_alerts: released.len(),
+        rho_batch: spent * spent / 2.0,
+        rho_day: spent * spent / 2.0 * windows.len() as f64,
+        search_time: started.elapsed(),
+        pure: Some((spent, spent * windows.len() as f64)),
+    })
 }
 
 /// Runs `hotspot bench accuracy`.
@@ -377,7 +466,10 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
         );
         for epsilon in SWEEP {
             let score = run_once(&city, &setup, &batches, &args, epsilon)?;
-            let day = epsilon_for_rho(score.rho_day, args.delta)?;
+            let day = match score.pure {
+                Some((_, day)) => day,
+                None => epsilon_for_rho(score.rho_day, args.delta)?,
+            };
             println!(
                 "{epsilon:>8} {:>10.3} {:>8.3} {day:>12.3}",
                 score.precision, score.recall
@@ -392,6 +484,8 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
     let score = run_once(&city, &setup, &batches, &args, args.epsilon)?;
     let (epsilon, epsilon_day) = if args.no_noise {
         (f64::INFINITY, f64::INFINITY)
+    } else if let Some(pure) = score.pure {
+        pure
     } else {
         (
             epsilon_for_rho(score.rho_batch, args.delta)?,
@@ -406,9 +500,15 @@ pub fn run(args: AccuracyArgs) -> anyhow::Result<()> {
         score.rho_day,
         score.search_time.as_millis()
     );
+    // Pure epsilon-DP holds with delta 0.
+    let delta = if score.pure.is_some() {
+        0.0
+    } else {
+        args.delta
+    };
     println!(
-        "precision={:.4} recall={:.4} epsilon={epsilon:.4} delta={:e} epsilon_day={epsilon_day:.4}",
-        score.precision, score.recall, args.delta
+        "precision={:.4} recall={:.4} epsilon={epsilon:.4} delta={delta:e} epsilon_day={epsilon_day:.4}",
+        score.precision, score.recall
     );
     Ok(())
 }
@@ -553,6 +653,35 @@ mod tests {
         let err = run(args(&["--city", "tiny", "--expected", "--mode", "open"]))
             .expect_err("open mode has no closed form");
         assert!(err.to_string().contains("--expected"), "{err}");
+    }
+
+    #[test]
+    fn the_laplace_alternative_runs_in_registry_mode_only() {
+        let s = run_once_for(&["--city", "tiny", "--mechanism", "laplace"]).expect("runs");
+        let (batch, day) = s.pure.expect("pure epsilon");
+        assert!(batch <= 1.0 && batch > 1.0 - 1e-5, "{batch}");
+        assert!((day - 24.0 * batch).abs() < 1e-9);
+        for refused in [
+            &["--mechanism", "laplace", "--mode", "open"][..],
+            &["--mechanism", "laplace", "--engine", "vdaf"],
+            &["--mechanism", "laplace", "--no-noise"],
+        ] {
+            let argv: Vec<&str> = ["--city", "tiny"].iter().chain(refused).copied().collect();
+            let err = run_once_for(&argv).expect_err("refused");
+            assert!(err.to_string().contains("--mechanism laplace"), "{err}");
+        }
+    }
+
+    /// One run of the tiny city with `argv`.
+    fn run_once_for(argv: &[&str]) -> anyhow::Result<Score> {
+        let a = args(argv);
+        let city = City::generate(&CityConfig::tiny(a.seed));
+        let setup = TaskSetup {
+            rules: Rules::Crowding(CrowdingRule::new(800, 5).expect("valid")),
+            ..TaskSetup::crowding().expect("valid")
+        };
+        let batches = city.reports(setup.kind, &setup.rules, setup.limit as usize);
+        run_once(&city, &setup, &batches, &a, a.epsilon)
     }
 
     #[test]

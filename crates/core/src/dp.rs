@@ -22,7 +22,7 @@ pub mod sampler;
 pub use accountant::{
     Accountant, DpConfig, ReleaseNoise, epsilon_for_rho, release_rho, rho_for_epsilon,
 };
-pub use sampler::{DiscreteGaussian, Sigma2};
+pub use sampler::{DiscreteGaussian, LaplaceShare, Sigma2};
 
 /// Errors of the differential-privacy module.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -115,6 +115,112 @@ impl DiscreteGaussian {
     }
 }
 
+/// One aggregator's share of a discrete Laplace noise: the difference of two independent
+/// Polya variables with shape `1/2` and ratio `q = exp(-gamma)`, for a rational `gamma > 0`.
+///
+/// Two independent shares add up to exactly the discrete Laplace with mass proportional to
+/// `q^|x|`: a sum of two Polya(1/2, q) is a geometric variable with ratio `q` (the negative
+/// binomial is additive in its shape), and the difference of two independent geometric
+/// variables is the discrete Laplace. Released with sensitivity `N` and `gamma = epsilon / N`
+/// that is pure `epsilon`-DP for the sum of both shares; one share alone is not.
+///
+/// This is not what the aggregators add (they add [`DiscreteGaussian`] noise; the choice is
+/// discussed in docs/privacy.md section 6): `hotspot bench accuracy --mechanism laplace`
+/// samples it to measure the alternative exactly as two aggregators would draw it.
+///
+/// A Polya(1/2, q) variable `k` has mass `C(2k, k) 4^-k q^k sqrt(1 - q)`. It is drawn by
+/// rejection from the geometric proposal `(1 - q) q^k`: the ratio of the two is
+/// `C(2k, k) 4^-k / sqrt(1 - q)`, so a proposal is kept with probability `C(2k, k) 4^-k`,
+/// which is the chance that `2k` fair coins show exactly `k` heads. Only exact Bernoulli
+/// trials and fair bits are used; a proposal is kept with probability `sqrt(1 - q)` on
+/// average.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaplaceShare {
+    gamma_num: u64,
+    gamma_den: u64,
+}
+
+impl LaplaceShare {
+    /// The share for a total noise of ratio `exp(-gamma_num / gamma_den)`; both positive.
+    pub fn new(gamma_num: u64, gamma_den: u64) -> Result<Self, DpError> {
+        if gamma_num == 0 || gamma_den == 0 {
+            return Err(DpError::InvalidParameter {
+                name: "gamma",
+                value: gamma_num as f64 / gamma_den as f64,
+            });
+        }
+        Ok(Self {
+            gamma_num,
+            gamma_den,
+        })
+    }
+
+    /// The share for pure `epsilon`-DP at L1 sensitivity `sensitivity`: `gamma` is
+    /// `epsilon / sensitivity` rounded **down** to a multiple of `2^-20` (more noise, so the
+    /// guarantee holds at `epsilon`).
+    pub fn for_epsilon(epsilon: f64, sensitivity: u32) -> Result<Self, DpError> {
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return Err(DpError::InvalidParameter {
+                name: "epsilon",
+                value: epsilon,
+            });
+        }
+        const DEN: u64 = 1 << 20;
+        let scaled = (epsilon / f64::from(sensitivity.max(1)) * DEN as f64).floor();
+        if !(1.0..2f64.powi(52)).contains(&scaled) {
+            return Err(DpError::InvalidParameter {
+                name: "epsilon",
+                value: epsilon,
+            });
+        }
+        Self::new(scaled as u64, DEN)
+    }
+
+    /// `gamma` as a float (for accounting and display only).
+    pub fn gamma(&self) -> f64 {
+        self.gamma_num as f64 / self.gamma_den as f64
+    }
+
+    /// Draws one share. Variable time; see the module docs.
+    pub fn vartime_sample<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> i64 {
+        let a = self.vartime_polya_half(rng);
+        let b = self.vartime_polya_half(rng);
+        a.saturating_sub(b)
+    }
+
+    /// Polya(1/2, q), by rejection from the geometric variable with ratio `q`.
+    fn vartime_polya_half<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> i64 {
+        let (num, den) = (BigUint::from(self.gamma_num), BigUint::from(self.gamma_den));
+        loop {
+            let mut k: u64 = 0;
+            while vartime_bernoulli_exp_neg(&num, &den, rng) {
+                k += 1;
+            }
+            if vartime_exactly_half_heads(k, rng) {
+                return i64::try_from(k).unwrap_or(i64::MAX);
+            }
+        }
+    }
+}
+
+/// Whether `2k` fair coins show exactly `k` heads.
+fn vartime_exactly_half_heads<R: CryptoRng + ?Sized>(k: u64, rng: &mut R) -> bool {
+    let mut left = 2 * k;
+    let mut heads: u64 = 0;
+    while left > 0 {
+        let take = left.min(64);
+        let word = rng.next_u64();
+        let mask = if take == 64 {
+            u64::MAX
+        } else {
+            (1u64 << take) - 1
+        };
+        heads += u64::from((word & mask).count_ones());
+        left -= take;
+    }
+    heads == k
+}
+
 /// A uniform integer in `[0, n)`, `n > 0`, by rejection over the smallest covering bit length.
 fn vartime_uniform_below<R: CryptoRng + ?Sized>(n: &BigUint, rng: &mut R) -> BigUint {
     let bits = n.bits();
@@ -368,6 +474,92 @@ mod tests {
             let freq = samples.iter().filter(|&&x| x == target).count() as f64 / n as f64;
             assert!((freq - p).abs() <= 5.0 * (p * (1.0 - p) / n as f64).sqrt());
         }
+    }
+
+    #[test]
+    fn two_laplace_shares_add_up_to_the_discrete_laplace() {
+        for (seed, epsilon, sensitivity) in [(10u64, 1.0, 1u32), (11, 0.5, 3)] {
+            let share = LaplaceShare::for_epsilon(epsilon, sensitivity).expect("valid");
+            let q = (-share.gamma()).exp();
+            let n = 60_000;
+            let mut r = rng(seed);
+            let sums: Vec<i64> = (0..n)
+                .map(|_| share.vartime_sample(&mut r) + share.vartime_sample(&mut r))
+                .collect();
+            // Point masses (1 - q) / (1 + q) q^|x| within 5 standard errors.
+            for x in -4i64..=4 {
+                let p = (1.0 - q) / (1.0 + q) * q.powi(x.abs() as i32);
+                let freq = sums.iter().filter(|&&s| s == x).count() as f64 / n as f64;
+                let se = (p * (1.0 - p) / n as f64).sqrt();
+                assert!(
+                    (freq - p).abs() <= 5.0 * se,
+                    "eps={epsilon} x={x}: {freq} vs {p}"
+                );
+            }
+            // Mean 0 within 5 standard errors; variance 2q / (1 - q)^2 within 5 %.
+            let var = 2.0 * q / (1.0 - q).powi(2);
+            let (mean, sample_var) = moments(&sums);
+            assert!(mean.abs() <= 5.0 * (var / n as f64).sqrt(), "mean {mean}");
+            assert!(
+                (sample_var / var - 1.0).abs() < 0.05,
+                "{sample_var} vs {var}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_laplace_share_has_half_the_variance() {
+        let share = LaplaceShare::for_epsilon(1.0, 1).expect("valid");
+        let q = (-share.gamma()).exp();
+        let n = 60_000;
+        let mut r = rng(12);
+        let samples: Vec<i64> = (0..n).map(|_| share.vartime_sample(&mut r)).collect();
+        // A Polya(1/2, q) has variance q / (2 (1 - q)^2); the difference of two, twice that.
+        let var = q / (1.0 - q).powi(2);
+        let (_, sample_var) = moments(&samples);
+        assert!(
+            (sample_var / var - 1.0).abs() < 0.05,
+            "{sample_var} vs {var}"
+        );
+    }
+
+    #[test]
+    fn half_heads_has_its_binomial_probability() {
+        // P(exactly 3 heads in 6 fair coins) = 20 / 64.
+        let mut r = rng(13);
+        let n = 40_000;
+        let hits = (0..n)
+            .filter(|_| vartime_exactly_half_heads(3, &mut r))
+            .count();
+        let p = 20.0 / 64.0;
+        let freq = hits as f64 / n as f64;
+        assert!(
+            (freq - p).abs() <= 5.0 * (p * (1.0 - p) / n as f64).sqrt(),
+            "{freq}"
+        );
+        // Zero coins show zero heads, always; more than 64 coins are drawn in words.
+        assert!(vartime_exactly_half_heads(0, &mut r));
+        let p40 = 0.088_928; // C(80, 40) / 2^80
+        let hits = (0..20_000)
+            .filter(|_| vartime_exactly_half_heads(40, &mut r))
+            .count();
+        let freq = hits as f64 / 20_000.0;
+        assert!(
+            (freq - p40).abs() <= 5.0 * (p40 * (1.0 - p40) / 20_000.0f64).sqrt(),
+            "{freq}"
+        );
+    }
+
+    #[test]
+    fn laplace_share_rejects_what_has_no_noise() {
+        assert!(LaplaceShare::new(0, 1).is_err());
+        assert!(LaplaceShare::new(1, 0).is_err());
+        for epsilon in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-9] {
+            assert!(LaplaceShare::for_epsilon(epsilon, 1).is_err(), "{epsilon}");
+        }
+        // gamma is rounded down: never more than epsilon / N.
+        let share = LaplaceShare::for_epsilon(1.0, 3).expect("valid");
+        assert!(share.gamma() <= 1.0 / 3.0 && share.gamma() > 1.0 / 3.0 - 1e-6);
     }
 
     #[test]
