@@ -228,11 +228,7 @@ pub fn evaluate(
     let mut rho_batch: f64 = 0.0;
     let mut search_time = Duration::ZERO;
 
-    let windows: Vec<u64> = if options.windows.is_empty() {
-        (0..WINDOWS).collect()
-    } else {
-        options.windows.clone()
-    };
+    let windows = searched(&options.windows);
     for &window in &windows {
         // One batch: the hour's reports, with randomness streams of its own.
         let reports = batches
@@ -291,9 +287,27 @@ pub fn evaluate(
         }
     }
 
-    let truth: BTreeSet<(u64, u64)> = batches
-        .alerts
-        .keys()
+    let (precision, recall, true_alerts) = compare(&released, batches, &windows);
+    Ok(Score {
+        precision,
+        recall,
+        true_alerts,
+        released_alerts: released.len(),
+        rho_batch,
+        rho_day: accountant.spent_day(0),
+        search_time,
+        pure: None,
+    })
+}
+
+/// Precision and recall of the `released` alert cells against the true ones of `windows`,
+/// and the number of true ones (each ratio is 1 when its denominator is 0).
+fn compare(
+    released: &BTreeSet<(u64, u64)>,
+    batches: &Batches,
+    windows: &[u64],
+) -> (f64, f64, usize) {
+    let truth: BTreeSet<(u64, u64)> = (batches.alerts.keys())
         .filter(|(_, w)| windows.contains(w))
         .copied()
         .collect();
@@ -305,16 +319,20 @@ pub fn evaluate(
             num as f64 / den as f64
         }
     };
-    Ok(Score {
-        precision: ratio(hits, released.len()),
-        recall: ratio(hits, truth.len()),
-        true_alerts: truth.len(),
-        released_alerts: released.len(),
-        rho_batch,
-        rho_day: accountant.spent_day(0),
-        search_time,
-        pure: None,
-    })
+    (
+        ratio(hits, released.len()),
+        ratio(hits, truth.len()),
+        truth.len(),
+    )
+}
+
+/// The windows to search: those listed, or every window of the day.
+fn searched(listed: &[u64]) -> Vec<u64> {
+    if listed.is_empty() {
+        (0..WINDOWS).collect()
+    } else {
+        listed.to_vec()
+    }
 }
 
 /// Runs `f` and measures how long it took.
@@ -383,11 +401,7 @@ pub fn evaluate_laplace(
     let share = LaplaceShare::for_epsilon(epsilon, setup.limit)?;
     let directory = city.directory();
     let registry = city.registry();
-    let windows: Vec<u64> = if options.windows.is_empty() {
-        (0..WINDOWS).collect()
-    } else {
-        options.windows.clone()
-    };
+    let windows = searched(&options.windows);
     let started = Instant::now();
     let mut released = BTreeSet::new();
     for &window in &windows {
@@ -407,23 +421,12 @@ pub fn evaluate_laplace(
             }
         }
     }
-    let truth: BTreeSet<(u64, u64)> = (batches.alerts.keys())
-        .filter(|(_, w)| windows.contains(w))
-        .copied()
-        .collect();
-    let hits = released.intersection(&truth).count();
-    let ratio = |num: usize, den: usize| {
-        if den == 0 {
-            1.0
-        } else {
-            num as f64 / den as f64
-        }
-    };
+    let (precision, recall, true_alerts) = compare(&released, batches, &windows);
     let spent = share.gamma() * f64::from(setup.limit);
     Ok(Score {
-        precision: ratio(hits, released.len()),
-        recall: ratio(hits, truth.len()),
-        true_alerts: truth.len(),
+        precision,
+        recall,
+        true_alerts,
         released_alerts: released.len(),
         rho_batch: spent * spent / 2.0,
         rho_day: spent * spent / 2.0 * windows.len() as f64,
@@ -524,11 +527,7 @@ fn print_expected(
         anyhow::bail!("--expected: only registry mode has a closed form (drop --mode open)");
     }
     let registry = city.registry();
-    let windows: Vec<u64> = if args.windows.is_empty() {
-        (0..WINDOWS).collect()
-    } else {
-        args.windows.clone()
-    };
+    let windows = searched(&args.windows);
     let cells = expected::cells(
         &setup.rules,
         &city.directory(),
