@@ -86,8 +86,9 @@ impl CollectorService {
 
         // The registry and the accountant's record, then the search on a blocking thread.
         let store = Arc::clone(&self.node.store);
+        let day = task.config.dp().day_windows(batch.window);
         let (venues, charges) = blocking(move || {
-            Ok::<_, StoreError>((store.venues()?, store.release_charges(batch.task)?))
+            Ok::<_, StoreError>((store.venues()?, store.release_charges(batch.task, day)?))
         })
         .await?;
         let directory: HashMap<u64, VenueInfo> = venues.iter().map(venue_info).collect();

@@ -124,7 +124,7 @@ fn earlier_or_admit(
     if let Some(earlier) = node.store.release(batch, level)? {
         return Ok(Some(earlier));
     }
-    accountant(node, task)?
+    accountant(node, task, batch.window)?
         .check(batch.window, noise.rho)
         .map_err(|e| refusal(node, e))?;
     Ok(None)
@@ -156,9 +156,13 @@ fn plan(
         })
 }
 
-fn accountant(node: &Node, task: &TaskCtx) -> Result<Accountant, Status> {
-    let charges = node.store.release_charges(task.config.id)?;
-    Accountant::restore(&task.config.dp(), charges).map_err(|e| refusal(node, e))
+/// The accountant of `window`'s day, rebuilt from the stored releases of that day.
+fn accountant(node: &Node, task: &TaskCtx, window: u64) -> Result<Accountant, Status> {
+    let dp = task.config.dp();
+    let charges = node
+        .store
+        .release_charges(task.config.id, dp.day_windows(window))?;
+    Accountant::restore(&dp, charges).map_err(|e| refusal(node, e))
 }
 
 /// A refusal on privacy grounds, naming this aggregator.
@@ -294,7 +298,10 @@ mod tests {
         .unwrap();
         assert_eq!(again.encode(), first.encode());
         assert_eq!(
-            node.store.release_charges(TaskId([5; 32])).unwrap().len(),
+            node.store
+                .release_charges(TaskId([5; 32]), 0..u64::MAX)
+                .unwrap()
+                .len(),
             1
         );
         admit(&node, batch(0), &param).unwrap();
@@ -360,6 +367,12 @@ mod tests {
             &mut rng,
         )
         .unwrap();
+        // Each day is judged by its own releases: the last window of day 0 and the second
+        // of day 1 are both refused.
+        for window in [23, 25] {
+            let err = admit(&node, batch(window), &param).unwrap_err();
+            assert!(err.message().contains("daily budget"), "{window}: {err}");
+        }
     }
 
     #[test]
@@ -414,7 +427,7 @@ mod tests {
         }
         assert!(
             node.store
-                .release_charges(TaskId([5; 32]))
+                .release_charges(TaskId([5; 32]), 0..u64::MAX)
                 .unwrap()
                 .is_empty()
         );

@@ -63,6 +63,14 @@ pub struct DpConfig {
 }
 
 impl DpConfig {
+    /// The windows of the day that `window` belongs to: the part of a task's release record
+    /// that decides whether a release of `window` fits its budgets.
+    pub fn day_windows(&self, window: u64) -> std::ops::Range<u64> {
+        let per_day = u64::from(self.windows_per_day.max(1));
+        let start = window - window % per_day;
+        start..start.saturating_add(per_day)
+    }
+
     /// Checks every field.
     pub fn validate(&self) -> Result<(), DpError> {
         check_positive("rho_batch", self.rho_batch)?;
@@ -317,6 +325,26 @@ mod tests {
             windows_per_day: 24,
             noise: true,
         }
+    }
+
+    #[test]
+    fn a_day_is_its_windows() {
+        let dp = config();
+        let accountant = Accountant::new(&dp).expect("valid");
+        assert_eq!(dp.day_windows(0), 0..24);
+        assert_eq!(dp.day_windows(23), 0..24);
+        assert_eq!(dp.day_windows(24), 24..48);
+        for window in [0, 23, 24, 1000, 1 << 62] {
+            let day = dp.day_windows(window);
+            assert!(day.contains(&window));
+            assert_eq!(day.end - day.start, 24);
+            assert!(
+                day.clone()
+                    .all(|w| accountant.day_of(w) == accountant.day_of(window))
+            );
+        }
+        // The last day of the counter ends at the counter's end rather than wrapping.
+        assert_eq!(dp.day_windows(u64::MAX).end, u64::MAX);
     }
 
     #[test]

@@ -339,8 +339,14 @@ pub trait Store: Send + Sync + 'static {
     /// The release of (batch, level), if any.
     fn release(&self, batch: BatchKey, level: u32) -> Result<Option<ReleaseRecord>, StoreError>;
 
-    /// Every release of the task as (window, rho): what the accountant is rebuilt from.
-    fn release_charges(&self, task: TaskId) -> Result<Vec<(u64, f64)>, StoreError>;
+    /// The task's releases of windows in `windows` as (window, rho), ordered by window and
+    /// level: what the accountant is rebuilt from (callers ask for one day's windows, so the
+    /// cost does not grow with the task's history).
+    fn release_charges(
+        &self,
+        task: TaskId,
+        windows: std::ops::Range<u64>,
+    ) -> Result<Vec<(u64, f64)>, StoreError>;
 
     // --- collector ---
 

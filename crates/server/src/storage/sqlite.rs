@@ -702,15 +702,32 @@ impl Store for SqliteStore {
         select_release(&self.lock(), batch, level)
     }
 
-    fn release_charges(&self, task: TaskId) -> Result<Vec<(u64, f64)>, StoreError> {
+    fn release_charges(
+        &self,
+        task: TaskId,
+        windows: std::ops::Range<u64>,
+    ) -> Result<Vec<(u64, f64)>, StoreError> {
+        let Some(last) = windows
+            .end
+            .checked_sub(1)
+            .filter(|&last| last >= windows.start)
+        else {
+            return Ok(Vec::new());
+        };
+        // No stored window exceeds i64::MAX, so clamping the bounds there loses no row.
+        let clamp = |window: u64| w(window.min(i64::MAX as u64));
         let conn = self.lock();
         let mut stmt = conn
-            .prepare("SELECT window, rho FROM releases WHERE task = ?1 ORDER BY window, level")
+            .prepare_cached(
+                "SELECT window, rho FROM releases WHERE task = ?1 AND window BETWEEN ?2 AND ?3 \
+                 ORDER BY window, level",
+            )
             .map_err(db)?;
         let rows = stmt
-            .query_map([&task.0[..]], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, f64>(1)?))
-            })
+            .query_map(
+                params![&task.0[..], clamp(windows.start), clamp(last)],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, f64>(1)?)),
+            )
             .map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)
     }
@@ -1675,9 +1692,42 @@ mod tests {
         assert_eq!(store.release(batch, 7).unwrap(), Some(release));
         assert_eq!(store.release(batch, 8).unwrap(), None);
         assert_eq!(
-            store.release_charges(TaskId([1; 32])).unwrap(),
+            store.release_charges(TaskId([1; 32]), 0..24).unwrap(),
             vec![(5, 0.01), (5, 0.01)]
         );
-        assert!(store.release_charges(TaskId([2; 32])).unwrap().is_empty());
+        assert!(
+            store
+                .release_charges(TaskId([2; 32]), 0..24)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn release_charges_are_read_for_the_windows_asked() {
+        let store = SqliteStore::open(&temp_db("charges-by-day")).unwrap();
+        let task = TaskId([1; 32]);
+        for window in [0, 23, 24, 47, 48, u64::MAX >> 1] {
+            store
+                .record_release(&ReleaseRecord {
+                    batch: BatchKey { task, window },
+                    level: 0,
+                    rho: 0.01,
+                    accepted: 1,
+                    checksum: vec![0; 16],
+                    share: vec![0; 8],
+                })
+                .unwrap();
+        }
+        let windows = |range| -> Vec<u64> {
+            let charges = store.release_charges(task, range).unwrap();
+            charges.into_iter().map(|(w, _)| w).collect()
+        };
+        assert_eq!(windows(0..24), [0, 23]);
+        assert_eq!(windows(24..48), [24, 47]);
+        assert_eq!(windows(25..47), Vec::<u64>::new());
+        assert_eq!(windows(5..5), Vec::<u64>::new());
+        // The highest storable window is found by a range that runs past it.
+        assert_eq!(windows(48..u64::MAX), [48, u64::MAX >> 1]);
     }
 }
