@@ -236,10 +236,7 @@ pub fn evaluate(
             .get(window as usize)
             .with_context(|| format!("window {window} is not in the day"))?
             .clone();
-        let stream = |k: u64| {
-            let salt = window.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k;
-            ChaCha20Rng::seed_from_u64(options.seed ^ salt)
-        };
+        let stream = |k: u64| window_stream(options.seed, window, k);
         let (outcome, elapsed) = match options.engine {
             Engine::Plaintext => {
                 let mut aggregator = PlaintextAggregator::new(city.config.bits, reports, stream(0));
@@ -326,6 +323,12 @@ fn compare(
     )
 }
 
+/// Randomness stream `k` of one window's batch, from the run's seed.
+fn window_stream(seed: u64, window: u64, k: u64) -> ChaCha20Rng {
+    let salt = window.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ k;
+    ChaCha20Rng::seed_from_u64(seed ^ salt)
+}
+
 /// The windows to search: those listed, or every window of the day.
 fn searched(listed: &[u64]) -> Vec<u64> {
     if listed.is_empty() {
@@ -405,11 +408,9 @@ pub fn evaluate_laplace(
     let started = Instant::now();
     let mut released = BTreeSet::new();
     for &window in &windows {
-        let salt = window.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mut rng = ChaCha20Rng::seed_from_u64(options.seed ^ salt);
+        let mut rng = window_stream(options.seed, window, 0);
         for &code in &registry {
-            let count = batches.counts.get(&(code, window)).copied().unwrap_or(0);
-            let noisy = i64::try_from(count)?
+            let noisy = i64::try_from(batches.count(code, window))?
                 + share.vartime_sample(&mut rng)
                 + share.vartime_sample(&mut rng);
             if setup

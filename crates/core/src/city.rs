@@ -138,6 +138,13 @@ pub struct Batches {
     pub alerts: BTreeMap<(u64, u64), AlertLevel>,
 }
 
+impl Batches {
+    /// The exact count of venue `code` in `window` (0 where nobody was).
+    pub fn count(&self, code: u64, window: u64) -> u64 {
+        self.counts.get(&(code, window)).copied().unwrap_or(0)
+    }
+}
+
 /// A generated city.
 #[derive(Clone, Debug)]
 pub struct City {

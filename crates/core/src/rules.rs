@@ -372,6 +372,18 @@ impl Rules {
         }
     }
 
+    /// The smallest count at which [`evaluate`](Self::evaluate) alerts for venue `code`
+    /// (its lowest level, for outbreak rules), or `None` if no count does.
+    pub fn alert_threshold(&self, code: u64, venue: Option<&VenueInfo>) -> Option<u64> {
+        if code == DUMMY_VENUE_CODE {
+            return None;
+        }
+        match self {
+            Rules::Crowding(rule) => rule.threshold_for(venue),
+            Rules::Outbreak(rule) => Some(u64::from(rule.for_venue(venue).orange)),
+        }
+    }
+
     /// What fired, in words, for the alert log: the rule, the threshold the count reached and
     /// where it came from. `None` when `level` is not one this rule raises for the venue.
     pub fn describe(&self, venue: Option<&VenueInfo>, level: AlertLevel) -> Option<String> {
@@ -515,6 +527,33 @@ pub fn pad_to_fixed_shape(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_alert_threshold_is_where_evaluate_starts_to_alert() {
+        let crowding = Rules::Crowding(
+            CrowdingRule::new(800, 40)
+                .and_then(|r| r.with_unknown_venue_count(Some(60)))
+                .expect("valid"),
+        );
+        let outbreak = Rules::default_for(crate::task::TaskKind::Outbreak);
+        for rules in [crowding, outbreak] {
+            for venue in [Some(&CAFE), Some(&SHOP), None] {
+                let t = rules
+                    .alert_threshold(7, venue)
+                    .expect("alerts at some count");
+                let t = i64::try_from(t).expect("small");
+                assert!(rules.evaluate(7, venue, t).is_some(), "{rules:?} {venue:?}");
+                assert!(
+                    rules.evaluate(7, venue, t - 1).is_none(),
+                    "{rules:?} {venue:?}"
+                );
+            }
+            assert_eq!(rules.alert_threshold(DUMMY_VENUE_CODE, Some(&CAFE)), None);
+        }
+        // Crowding without an unknown-venue count never alerts on an unregistered code.
+        let strict = Rules::default_for(crate::task::TaskKind::Crowding);
+        assert_eq!(strict.alert_threshold(7, None), None);
+    }
 
     const CAFE: VenueInfo = VenueInfo {
         category: VenueCategory::Restaurant,

@@ -107,29 +107,6 @@ pub struct Cell {
     alerts: bool,
 }
 
-/// The smallest count at which `rules` alert for the venue (the rules are monotone in the
-/// count), or `None` if no count up to `2^40` does.
-fn alert_threshold(rules: &Rules, code: u64, venue: Option<&VenueInfo>) -> Option<i64> {
-    let alerts = |n: i64| rules.evaluate(code, venue, n).is_some();
-    let mut high = 1i64;
-    while !alerts(high) {
-        high = high.checked_mul(2).filter(|&h| h <= 1 << 40)?;
-    }
-    let mut low = 0i64; // `alerts(low)` is false or low is 0
-    if alerts(low) {
-        return Some(low);
-    }
-    while high - low > 1 {
-        let mid = low + (high - low) / 2;
-        if alerts(mid) {
-            high = mid;
-        } else {
-            low = mid;
-        }
-    }
-    Some(high)
-}
-
 /// Every registered venue in every window of `windows`: the cells a registry search releases.
 pub fn cells(
     rules: &Rules,
@@ -140,14 +117,19 @@ pub fn cells(
 ) -> Vec<Cell> {
     let thresholds: Vec<(u64, Option<i64>)> = registry
         .iter()
-        .map(|&code| (code, alert_threshold(rules, code, directory.get(&code))))
+        .map(|&code| {
+            let threshold = rules.alert_threshold(code, directory.get(&code));
+            (
+                code,
+                threshold.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+            )
+        })
         .collect();
     let mut out = Vec::with_capacity(thresholds.len() * windows.len());
     for &window in windows {
         for &(code, threshold) in &thresholds {
-            let count = batches.counts.get(&(code, window)).copied().unwrap_or(0);
             out.push(Cell {
-                count: i64::try_from(count).unwrap_or(i64::MAX),
+                count: i64::try_from(batches.count(code, window)).unwrap_or(i64::MAX),
                 threshold,
                 alerts: batches.alerts.contains_key(&(code, window)),
             });
@@ -268,14 +250,25 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_are_found_by_search() {
+    fn thresholds_come_from_the_rules() {
         let rules = Rules::default_for(hotspot_core::task::TaskKind::Crowding);
         let venue = VenueInfo {
             category: hotspot_core::rules::VenueCategory::Bar,
             capacity: 100,
         };
-        assert_eq!(alert_threshold(&rules, 5, Some(&venue)), Some(80));
+        let cells = cells(
+            &rules,
+            &HashMap::from([(5, venue), (0, venue)]),
+            &[5, 0],
+            &Batches {
+                reports: Vec::new(),
+                counts: Default::default(),
+                alerts: Default::default(),
+            },
+            &[0],
+        );
+        assert_eq!(cells[0].threshold, Some(80));
         // The dummy code never alerts.
-        assert_eq!(alert_threshold(&rules, 0, Some(&venue)), None);
+        assert_eq!(cells[1].threshold, None);
     }
 }

@@ -183,22 +183,23 @@ impl LaplaceShare {
 
     /// Draws one share. Variable time; see the module docs.
     pub fn vartime_sample<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> i64 {
-        let a = self.vartime_polya_half(rng);
-        let b = self.vartime_polya_half(rng);
+        let (num, den) = (BigUint::from(self.gamma_num), BigUint::from(self.gamma_den));
+        let a = vartime_polya_half(&num, &den, rng);
+        let b = vartime_polya_half(&num, &den, rng);
         a.saturating_sub(b)
     }
+}
 
-    /// Polya(1/2, q), by rejection from the geometric variable with ratio `q`.
-    fn vartime_polya_half<R: CryptoRng + ?Sized>(&self, rng: &mut R) -> i64 {
-        let (num, den) = (BigUint::from(self.gamma_num), BigUint::from(self.gamma_den));
-        loop {
-            let mut k: u64 = 0;
-            while vartime_bernoulli_exp_neg(&num, &den, rng) {
-                k += 1;
-            }
-            if vartime_exactly_half_heads(k, rng) {
-                return i64::try_from(k).unwrap_or(i64::MAX);
-            }
+/// Polya(1/2, q) with `q = exp(-num / den)`, by rejection from the geometric variable with
+/// ratio `q`.
+fn vartime_polya_half<R: CryptoRng + ?Sized>(num: &BigUint, den: &BigUint, rng: &mut R) -> i64 {
+    loop {
+        let mut k: u64 = 0;
+        while vartime_bernoulli_exp_neg(num, den, rng) {
+            k += 1;
+        }
+        if vartime_exactly_half_heads(k, rng) {
+            return i64::try_from(k).unwrap_or(i64::MAX);
         }
     }
 }
