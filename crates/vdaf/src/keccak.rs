@@ -318,6 +318,137 @@ fn p1600_x4_avx2(states: &mut State4) {
     }
 }
 
+/// Keccak-p[1600, 12] on four states with AVX-512F and AVX-512VL on 256-bit registers: the
+/// same round as [`p1600_x4_avx2`], with the two instructions AVX-512 adds for it: a rotation
+/// (`vprolq`, one instruction instead of three) and a three-input logic function
+/// (`vpternlogq`), which computes five-way column parities in two steps and each chi output
+/// `b0 ^ (!b1 & b2)` in one. About half the instructions of the AVX2 round; 32 vector registers
+/// instead of 16, so the whole state stays in registers. Like the AVX2 path, only calling it
+/// is `unsafe`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+fn p1600_x4_avx512(states: &mut State4) {
+    use std::arch::x86_64::{
+        __m256i, _mm256_extract_epi64, _mm256_rol_epi64, _mm256_set_epi64x, _mm256_set1_epi64x,
+        _mm256_ternarylogic_epi64, _mm256_xor_si256,
+    };
+    // Truth tables of `vpternlogq` over (a, b, c) = (0xf0, 0xcc, 0xaa).
+    const XOR3: i32 = 0x96;
+    const CHI: i32 = 0xd2; // a ^ (!b & c)
+    macro_rules! xor {
+        ($a:expr, $b:expr) => {
+            _mm256_xor_si256($a, $b)
+        };
+    }
+    macro_rules! xor3 {
+        ($a:expr, $b:expr, $c:expr) => {
+            _mm256_ternarylogic_epi64::<XOR3>($a, $b, $c)
+        };
+    }
+    macro_rules! rotl {
+        ($x:expr, $n:literal) => {
+            _mm256_rol_epi64::<$n>($x)
+        };
+    }
+    macro_rules! round {
+        ($a:ident, $e:ident, $rc:expr) => {{
+            let a = &$a;
+            let c = [
+                xor3!(xor3!(a[0], a[5], a[10]), a[15], a[20]),
+                xor3!(xor3!(a[1], a[6], a[11]), a[16], a[21]),
+                xor3!(xor3!(a[2], a[7], a[12]), a[17], a[22]),
+                xor3!(xor3!(a[3], a[8], a[13]), a[18], a[23]),
+                xor3!(xor3!(a[4], a[9], a[14]), a[19], a[24]),
+            ];
+            let d = [
+                xor!(c[4], rotl!(c[1], 1)),
+                xor!(c[0], rotl!(c[2], 1)),
+                xor!(c[1], rotl!(c[3], 1)),
+                xor!(c[2], rotl!(c[4], 1)),
+                xor!(c[3], rotl!(c[0], 1)),
+            ];
+            macro_rules! row {
+                ($y:literal, $b:expr) => {{
+                    let b = $b;
+                    $e[5 * $y] = _mm256_ternarylogic_epi64::<CHI>(b[0], b[1], b[2]);
+                    $e[5 * $y + 1] = _mm256_ternarylogic_epi64::<CHI>(b[1], b[2], b[3]);
+                    $e[5 * $y + 2] = _mm256_ternarylogic_epi64::<CHI>(b[2], b[3], b[4]);
+                    $e[5 * $y + 3] = _mm256_ternarylogic_epi64::<CHI>(b[3], b[4], b[0]);
+                    $e[5 * $y + 4] = _mm256_ternarylogic_epi64::<CHI>(b[4], b[0], b[1]);
+                }};
+            }
+            row!(
+                0,
+                [
+                    xor!(a[0], d[0]),
+                    rotl!(xor!(a[6], d[1]), 44),
+                    rotl!(xor!(a[12], d[2]), 43),
+                    rotl!(xor!(a[18], d[3]), 21),
+                    rotl!(xor!(a[24], d[4]), 14),
+                ]
+            );
+            $e[0] = xor!($e[0], _mm256_set1_epi64x($rc as i64));
+            row!(
+                1,
+                [
+                    rotl!(xor!(a[3], d[3]), 28),
+                    rotl!(xor!(a[9], d[4]), 20),
+                    rotl!(xor!(a[10], d[0]), 3),
+                    rotl!(xor!(a[16], d[1]), 45),
+                    rotl!(xor!(a[22], d[2]), 61),
+                ]
+            );
+            row!(
+                2,
+                [
+                    rotl!(xor!(a[1], d[1]), 1),
+                    rotl!(xor!(a[7], d[2]), 6),
+                    rotl!(xor!(a[13], d[3]), 25),
+                    rotl!(xor!(a[19], d[4]), 8),
+                    rotl!(xor!(a[20], d[0]), 18),
+                ]
+            );
+            row!(
+                3,
+                [
+                    rotl!(xor!(a[4], d[4]), 27),
+                    rotl!(xor!(a[5], d[0]), 36),
+                    rotl!(xor!(a[11], d[1]), 10),
+                    rotl!(xor!(a[17], d[2]), 15),
+                    rotl!(xor!(a[23], d[3]), 56),
+                ]
+            );
+            row!(
+                4,
+                [
+                    rotl!(xor!(a[2], d[2]), 62),
+                    rotl!(xor!(a[8], d[3]), 55),
+                    rotl!(xor!(a[14], d[4]), 39),
+                    rotl!(xor!(a[15], d[0]), 41),
+                    rotl!(xor!(a[21], d[1]), 2),
+                ]
+            );
+        }};
+    }
+    let mut a: [__m256i; 25] = core::array::from_fn(|i| {
+        let l = states[i].map(|w| w as i64);
+        _mm256_set_epi64x(l[3], l[2], l[1], l[0])
+    });
+    let mut e = a;
+    for rc in RC.chunks_exact(2) {
+        round!(a, e, rc[0]);
+        round!(e, a, rc[1]);
+    }
+    for (lane, v) in states.iter_mut().zip(a) {
+        *lane = [
+            _mm256_extract_epi64::<0>(v) as u64,
+            _mm256_extract_epi64::<1>(v) as u64,
+            _mm256_extract_epi64::<2>(v) as u64,
+            _mm256_extract_epi64::<3>(v) as u64,
+        ];
+    }
+}
+
 /// `true` when [`p1600_x4`] runs the AVX2 path on this CPU.
 pub fn simd_available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -330,9 +461,30 @@ pub fn simd_available() -> bool {
     }
 }
 
-/// Keccak-p[1600, 12] on four states: AVX2 where the CPU has it (detected at run time, the
+/// `true` when [`p1600_x4`] runs the AVX-512 path on this CPU.
+pub fn avx512_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Keccak-p[1600, 12] on four states: AVX-512 or AVX2 where the CPU has it (detected at run time, the
 /// result cached by the standard library), [`p1600_x4_portable`] otherwise.
 pub fn p1600_x4(states: &mut State4) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512_available() {
+        // SAFETY: `p1600_x4_avx512` is safe code whose only requirement is that the CPU
+        // supports AVX2, AVX-512F and AVX-512VL, which `avx512_available` has just confirmed.
+        unsafe { p1600_x4_avx512(states) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: `p1600_x4_avx2` is safe code whose only requirement is that the CPU
@@ -411,9 +563,26 @@ mod tests {
                 assert_eq!(lane_of(&portable, k), reference(*s), "portable lane {k}");
             }
             assert_eq!(dispatched, portable, "SIMD and portable paths");
+            #[cfg(target_arch = "x86_64")]
+            if simd_available() {
+                let mut avx2 = interleave(&states);
+                // SAFETY: the CPU has AVX2 (checked just above).
+                unsafe { p1600_x4_avx2(&mut avx2) };
+                assert_eq!(avx2, portable, "AVX2 and portable paths");
+            }
+            #[cfg(target_arch = "x86_64")]
+            if avx512_available() {
+                let mut avx512 = interleave(&states);
+                // SAFETY: the CPU has AVX2, AVX-512F and AVX-512VL (checked just above).
+                unsafe { p1600_x4_avx512(&mut avx512) };
+                assert_eq!(avx512, portable, "AVX-512 and portable paths");
+            }
         }
         if !simd_available() {
             eprintln!("no AVX2 on this CPU: p1600_x4 ran the portable path");
+        }
+        if !avx512_available() {
+            eprintln!("no AVX-512VL on this CPU: its path was not checked");
         }
     }
 }
