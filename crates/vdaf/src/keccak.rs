@@ -6,20 +6,23 @@
 //! others. [`p1600_x4`] runs four of them side by side: the four states are stored
 //! lane-interleaved ([`State4`]: `s[i][k]` is lane `i` of state `k`), so that every step of the
 //! round function is one operation on a `[u64; 4]`: one 256-bit AVX2 instruction (three for a
-//! rotation). The round function is written once generic over the lane type, instantiated for
-//! `u64` ([`p1600`]) and for `[u64; 4]` ([`p1600_x4_portable`], the fallback: SSE2 on x86-64,
-//! scalar elsewhere), and once more with AVX2 intrinsics, chosen at run time. (LLVM does not
+//! rotation; one with AVX-512VL, whose `vprolq` rotates and whose `vpternlogq` computes chi
+//! and the column parities three inputs at a time). The round function is written once
+//! generic over the lane type, instantiated for `u64` ([`p1600`]) and for `[u64; 4]`
+//! ([`p1600_x4_portable`], the fallback: SSE2 on x86-64, scalar elsewhere), and once more
+//! with AVX2 and with AVX-512VL intrinsics, chosen at run time. (LLVM does not
 //! vectorise the generic `[u64; 4]` version well under AVX2: its cost model turns the vector
 //! rotations back into scalar ones, about 11,000 instructions per 4-way permutation against
 //! about 2,700 with the intrinsics.)
 //!
 //! # Unsafe code
 //!
-//! This is the crate's only module allowed `unsafe` (the workspace denies it elsewhere), for
-//! one reason: calling the function compiled with AVX2 is `unsafe` because the compiler
-//! cannot know that the CPU has AVX2. The single `unsafe` block runs only after
-//! `is_x86_feature_detected!("avx2")` returned true. Inside that function the intrinsics are
-//! safe calls (register operations only: no pointers, loads, stores or transmutes).
+//! One of the crate's two modules allowed `unsafe` (with [`crate::vaes`]; the workspace denies
+//! it elsewhere), for one reason: calling a function compiled with AVX2 or AVX-512 is `unsafe`
+//! because the compiler cannot know that the CPU has them. Each `unsafe` block runs only
+//! after `is_x86_feature_detected!` confirmed the features. Inside those functions the
+//! intrinsics are safe calls (register operations only: no pointers, loads, stores or
+//! transmutes).
 //!
 //! The `keccak` crate's `p1600` is the reference: the tests below check both paths against it
 //! on random states, and the vectors of `XofTurboShake128` check the sponge built on them.

@@ -63,6 +63,7 @@ pub mod field;
 pub mod idpf;
 pub mod keccak;
 pub mod poplar1;
+pub mod vaes;
 pub mod xof;
 
 pub use batch::{

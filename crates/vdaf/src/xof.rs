@@ -29,6 +29,7 @@ use zeroize::Zeroize;
 
 use crate::field::FieldElement;
 use crate::keccak::{self, State, State4};
+use crate::vaes;
 
 /// Domain separation byte of XofTurboShake128 (draft section 6.2.1).
 const DS_TURBOSHAKE: u8 = 1;
@@ -277,6 +278,8 @@ pub const HASH_CHUNK: usize = 120;
 #[derive(Clone)]
 pub struct FixedKeyAes128 {
     cipher: Aes128,
+    /// The same key's schedule for [`crate::vaes`], where the CPU has VAES and AVX-512F.
+    vaes: Option<vaes::RoundKeys>,
 }
 
 impl FixedKeyAes128 {
@@ -288,8 +291,9 @@ impl FixedKeyAes128 {
         let mut key = [0u8; 16];
         sponge.finish(DS_FIXED_KEY_AES).fill(&mut key);
         let cipher = Aes128::new(&key.into());
+        let vaes = vaes::RoundKeys::new(&key);
         key.zeroize();
-        Self { cipher }
+        Self { cipher, vaes }
     }
 
     /// Replaces each input block `x` by `AES(k, sigma(x)) XOR sigma(x)` (the hash of
@@ -314,6 +318,9 @@ impl FixedKeyAes128 {
     /// Hashes 128-bit inputs (blocks read as little-endian integers) in place:
     /// `x -> AES(k, sigma(x)) XOR sigma(x)`, [`HASH_CHUNK`] blocks per pipelined AES call.
     pub fn hash_u128s(&self, xs: &mut [u128]) {
+        if let Some(keys) = &self.vaes {
+            return vaes::hash_u128s(keys, xs);
+        }
         let mut blocks = [aes::Block::default(); HASH_CHUNK];
         self.hash_u128s_with(xs, &mut blocks);
         wipe_blocks(&mut blocks[..xs.len().min(HASH_CHUNK)]);
@@ -323,6 +330,14 @@ impl FixedKeyAes128 {
     /// output: a caller that hashes many batches wipes it once, at the end
     /// ([`wipe_blocks`]).
     pub fn hash_u128s_with(&self, xs: &mut [u128], blocks: &mut [aes::Block; HASH_CHUNK]) {
+        if let Some(keys) = &self.vaes {
+            return vaes::hash_u128s(keys, xs);
+        }
+        self.hash_u128s_portable(xs, blocks);
+    }
+
+    /// [`Self::hash_u128s_with`] through the `aes` crate (AES-NI, or its software AES).
+    fn hash_u128s_portable(&self, xs: &mut [u128], blocks: &mut [aes::Block; HASH_CHUNK]) {
         for chunk in xs.chunks_mut(HASH_CHUNK) {
             let blocks = &mut blocks[..chunk.len()];
             for (b, x) in blocks.iter_mut().zip(chunk.iter_mut()) {
@@ -663,6 +678,33 @@ impl Drop for StreamsX4 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_key_hash_paths_agree() {
+        let key = FixedKeyAes128::new(&[b"paths"], b"binder");
+        let xs: Vec<u128> = (0..300u128)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+            .collect();
+        let mut portable = xs.clone();
+        let mut blocks = [aes::Block::default(); HASH_CHUNK];
+        key.hash_u128s_portable(&mut portable, &mut blocks);
+        let mut dispatched = xs.clone();
+        key.hash_u128s(&mut dispatched);
+        assert_eq!(dispatched, portable);
+        let mut one_by_one: Vec<aes::Block> = xs
+            .iter()
+            .map(|x| aes::Block::from(x.to_le_bytes()))
+            .collect();
+        key.hash_blocks(&mut one_by_one);
+        let one_by_one: Vec<u128> = one_by_one
+            .iter()
+            .map(|b| u128::from_le_bytes((*b).into()))
+            .collect();
+        assert_eq!(one_by_one, portable);
+        if key.vaes.is_none() {
+            eprintln!("no VAES and AVX-512F on this CPU: both calls ran the aes crate");
+        }
+    }
     use turboshake::digest::{ExtendableOutput, Update, XofReader};
 
     #[test]
