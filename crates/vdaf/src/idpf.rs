@@ -23,6 +23,7 @@ use zeroize::Zeroize;
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement};
+use crate::vaes;
 use crate::xof::{
     FixedKeyAes128, HASH_CHUNK, SeededXof, XofTurboShake128, counter_block, wipe_blocks,
 };
@@ -606,6 +607,11 @@ fn inner_depth(
     if is_target {
         scratch.values.resize(n, 0);
     }
+    if let (false, Some(ek), Some(ck)) =
+        (is_target, keys.extend.vaes_keys(), keys.convert.vaes_keys())
+    {
+        return inner_depth_fused(cw, ek, ck, depth, scratch);
+    }
     let cw_seed = u128::from_le_bytes(cw.seed);
     let per_child = if is_target { 2 } else { 1 };
     let mut ext = [0u128; HASH_CHUNK];
@@ -652,6 +658,62 @@ fn inner_depth(
     ext.zeroize();
     conv.zeroize();
     wipe_blocks(&mut blocks[..(per_child * n).min(HASH_CHUNK)]);
+}
+
+/// Children per call of [`vaes::extend_convert`] in [`inner_depth_fused`].
+const FUSED_CHUNK: usize = 128;
+
+/// [`inner_depth`] at a depth that is not the target, where the CPU has VAES: the same
+/// extend, correct and convert, with both hashes and the seed correction of each child in
+/// one pass over registers ([`vaes::extend_convert`]); only the gathering of the parents and
+/// the control bits stay here.
+fn inner_depth_fused(
+    cw: &CorrectionWord<Field64>,
+    extend: &vaes::RoundKeys,
+    convert: &vaes::RoundKeys,
+    depth: &Depth,
+    scratch: &mut EvalScratch,
+) {
+    let n = depth.parent.len();
+    let cw_seed = u128::from_le_bytes(cw.seed);
+    let mut ext = [0u128; FUSED_CHUNK];
+    let mut corr = [0u128; FUSED_CHUNK];
+    let mut raw = [0u8; FUSED_CHUNK];
+    let seeds = &scratch.seeds;
+    let ctrl = &scratch.ctrl;
+    for start in (0..n).step_by(FUSED_CHUNK) {
+        let end = (start + FUSED_CHUNK).min(n);
+        let m = end - start;
+        let parents = &depth.parent[start..end];
+        let bits = &depth.bit[start..end];
+        for (((x, c), &p), &bit) in ext[..m]
+            .iter_mut()
+            .zip(&mut corr[..m])
+            .zip(parents)
+            .zip(bits)
+        {
+            // `parent` indexes the previous depth, which `seeds` and `ctrl` hold whole (the
+            // tree is built that way; the public share cannot change it).
+            let p = p as usize;
+            *x = seeds[p] ^ u128::from(bit);
+            *c = cw_seed & mask128(ctrl[p]);
+        }
+        vaes::extend_convert(
+            extend,
+            convert,
+            &ext[..m],
+            &corr[..m],
+            &mut raw[..m],
+            &mut scratch.next_seeds[start..end],
+        );
+        let out = &mut scratch.next_ctrl[start..end];
+        for (((o, &r), &p), &bit) in out.iter_mut().zip(&raw[..m]).zip(parents).zip(bits) {
+            *o = r ^ (cw.ctrl[usize::from(bit)] & ctrl[p as usize]);
+        }
+    }
+    ext.zeroize();
+    corr.zeroize();
+    raw.zeroize();
 }
 
 /// The leaf level of one report, evaluated chunk by chunk: holds the nodes of the depth above

@@ -352,6 +352,11 @@ impl FixedKeyAes128 {
         }
     }
 
+    /// The key schedule for [`crate::vaes`], where this CPU runs it.
+    pub fn vaes_keys(&self) -> Option<&vaes::RoundKeys> {
+        self.vaes.as_ref()
+    }
+
     /// The output stream for one seed (the draft's XofFixedKeyAes128 with this key).
     pub fn stream(&self, seed: &[u8; 16]) -> XofStream<FixedKeyStream<'_>> {
         XofStream::new(FixedKeyStream {
