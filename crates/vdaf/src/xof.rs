@@ -469,6 +469,9 @@ pub struct SeededXof {
     seed_lane: usize,
     /// The seed's bit offset in that lane (a multiple of 8).
     seed_shift: u32,
+    /// When the tail is one block: `start` XOR that block (the seed zero), for four states;
+    /// hashing four seeds is then a copy, six XORs and one permutation.
+    one_block: Option<Box<State4>>,
 }
 
 impl SeededXof {
@@ -505,15 +508,24 @@ impl SeededXof {
         let blocks = tail.len().div_ceil(RATE);
         tail.resize(blocks * RATE, 0);
         tail[blocks * RATE - 1] ^= 0x80;
-        let lanes = tail
+        let lanes: Vec<u64> = tail
             .chunks_exact(8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
             .collect();
+        let one_block = (blocks == 1 && seed_at / 8 + 2 < RATE_LANES).then(|| {
+            let mut st = [[0u64; 4]; 25];
+            for (i, lane) in st.iter_mut().enumerate() {
+                let t = if i < RATE_LANES { lanes[i] } else { 0 };
+                *lane = [start[i] ^ t; 4];
+            }
+            Box::new(st)
+        });
         Self {
             start,
             tail: lanes,
             seed_lane: seed_at / 8,
             seed_shift: 8 * (seed_at % 8) as u32,
+            one_block,
         }
     }
 
@@ -534,6 +546,16 @@ impl SeededXof {
     /// the last message block, lane-interleaved; lanes 0 to 20 of state `k` are the first 168
     /// output bytes for `seeds[k]`.
     pub fn hash_x4(&self, seeds: &[u128; 4], st: &mut State4) {
+        if let Some(first) = &self.one_block {
+            *st = **first;
+            for (k, &seed) in seeds.iter().enumerate() {
+                for (j, c) in self.seed_lanes(seed).into_iter().enumerate() {
+                    st[self.seed_lane + j][k] ^= c;
+                }
+            }
+            keccak::p1600_x4(st);
+            return;
+        }
         for (lane, &s) in st.iter_mut().zip(&self.start) {
             *lane = [s; 4];
         }
@@ -683,6 +705,28 @@ impl Drop for StreamsX4 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn four_seeds_hash_as_one_seed_does_for_every_prefix_length() {
+        let seeds = [
+            1u128,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+            0,
+        ];
+        // Tails of one block (the precomputed path) and of two, the seed at every byte offset.
+        for dst_len in 0..200usize {
+            let dst: Vec<u8> = (0..dst_len).map(|i| i as u8).collect();
+            let xof = SeededXof::new(&[&dst], b"binder of sixteen");
+            let mut st = [[0u64; 4]; 25];
+            xof.hash_x4(&seeds, &mut st);
+            for (k, &seed) in seeds.iter().enumerate() {
+                let one = xof.hash(seed);
+                let lanes: State = core::array::from_fn(|i| st[i][k]);
+                assert_eq!(lanes, one, "dst of {dst_len} bytes, seed {k}");
+            }
+        }
+    }
 
     #[test]
     fn fixed_key_hash_paths_agree() {
