@@ -18,6 +18,8 @@ use core::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroize;
 
+use crate::ifma;
+
 /// Operations shared by both fields; the protocol code is generic over them.
 pub trait FieldElement:
     Copy
@@ -474,13 +476,12 @@ impl Field255 {
 /// The sums of the leaf level's first sketch share, `sum r_i y_i`, `sum r_i^2 y_i` and
 /// `sum r_i z_i` over `Field255`, accumulated without reducing each product: per candidate
 /// three 256 x 256-bit multiplications, one partial reduction (of `r_i y_i`, which is
-/// multiplied again) and additions into 320- and 576-bit accumulators, reduced once in
-/// [`Self::finish`]. Secret (sums of value shares): zeroized on drop.
+/// multiplied again) and additions into 640-bit accumulators, reduced once in
+/// [`Self::finish`] (with IFMA, eight candidates at a time in radix 2^52: [`crate::ifma`]).
+/// Secret (sums of value shares): zeroized on drop.
 #[derive(Default, Clone)]
 pub struct SketchSums255 {
-    s0: [u64; 5],
-    s1: [u64; 9],
-    s2: [u64; 9],
+    sums: [[u64; ifma::WIDE]; 3],
 }
 
 impl SketchSums255 {
@@ -488,13 +489,23 @@ impl SketchSums255 {
     #[inline]
     pub fn add(&mut self, r: &Field255, y: &Field255, z: &Field255) {
         let ry = reduce512_weak(&mul_wide(&r.0, &y.0));
-        add_wide(&mut self.s0, &ry);
-        add_wide(&mut self.s1, &mul_wide(&r.0, &ry));
-        add_wide(&mut self.s2, &mul_wide(&r.0, &z.0));
+        let [s0, s1, s2] = &mut self.sums;
+        add_wide(s0, &ry);
+        add_wide(s1, &mul_wide(&r.0, &ry));
+        add_wide(s2, &mul_wide(&r.0, &z.0));
     }
 
-    /// Adds every candidate of a chunk: `values[i] = (y_i, z_i)` with randomness `rs[i]`.
+    /// Adds every candidate of a chunk: `values[i] = (y_i, z_i)` with randomness `rs[i]`;
+    /// eight at a time with AVX-512 IFMA where the CPU has it ([`crate::ifma`]).
     pub fn add_chunk(&mut self, values: &[[Field255; 2]], rs: &[Field255]) {
+        let n = values.len().min(rs.len());
+        if !ifma::add_sketch(&values[..n], &rs[..n], &mut self.sums) {
+            self.add_chunk_schoolbook(values, rs);
+        }
+    }
+
+    /// [`Self::add_chunk`] with 64-bit schoolbook products, one candidate at a time.
+    pub(crate) fn add_chunk_schoolbook(&mut self, values: &[[Field255; 2]], rs: &[Field255]) {
         for (v, r) in values.iter().zip(rs) {
             self.add(r, &v[0], &v[1]);
         }
@@ -502,19 +513,15 @@ impl SketchSums255 {
 
     /// The three sums modulo p.
     pub fn finish(&self) -> [Field255; 3] {
-        [
-            Field255::reduce_wide(&self.s0),
-            Field255::reduce_wide(&self.s1),
-            Field255::reduce_wide(&self.s2),
-        ]
+        self.sums.each_ref().map(|s| Field255::reduce_wide(s))
     }
 }
 
 impl Drop for SketchSums255 {
     fn drop(&mut self) {
-        self.s0.zeroize();
-        self.s1.zeroize();
-        self.s2.zeroize();
+        for s in self.sums.iter_mut() {
+            s.zeroize();
+        }
     }
 }
 

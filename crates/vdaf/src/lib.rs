@@ -61,6 +61,7 @@ pub mod batch;
 pub mod error;
 pub mod field;
 pub mod idpf;
+pub mod ifma;
 pub mod keccak;
 pub mod poplar1;
 pub mod vaes;
