@@ -577,13 +577,13 @@ fn walk_depths(
             ));
         }
     }
-    for (k, depth) in tree.depths.iter().enumerate().take(depths) {
+    let Some(cws) = public_share.inner.get(tree.start..tree.start + depths) else {
+        return Err(VdafError::StateMismatch(
+            "inner depth beyond the public share",
+        ));
+    };
+    for (k, (depth, cw)) in tree.depths.iter().zip(cws).enumerate() {
         let d = tree.start + k;
-        let Some(cw) = public_share.inner.get(d) else {
-            return Err(VdafError::StateMismatch(
-                "inner depth beyond the public share",
-            ));
-        };
         inner_depth(cw, keys, depth, d == tree.level, scratch);
         std::mem::swap(&mut scratch.seeds, &mut scratch.next_seeds);
         std::mem::swap(&mut scratch.ctrl, &mut scratch.next_ctrl);
@@ -610,7 +610,9 @@ fn inner_depth(
     if let (false, Some(ek), Some(ck)) =
         (is_target, keys.extend.vaes_keys(), keys.convert.vaes_keys())
     {
-        return inner_depth_fused(cw, ek, ck, depth, scratch);
+        let prev = (&scratch.seeds[..], &scratch.ctrl[..]);
+        let out = (&mut scratch.next_seeds[..], &mut scratch.next_ctrl[..]);
+        return fused_step(cw, ek, ck, &depth.parent, &depth.bit, prev, out);
     }
     let cw_seed = u128::from_le_bytes(cw.seed);
     let per_child = if is_target { 2 } else { 1 };
@@ -660,60 +662,62 @@ fn inner_depth(
     wipe_blocks(&mut blocks[..(per_child * n).min(HASH_CHUNK)]);
 }
 
-/// Children per call of [`vaes::extend_convert`] in [`inner_depth_fused`].
+/// Children per call of [`vaes::extend_convert`] in [`fused_step`].
 const FUSED_CHUNK: usize = 128;
 
 /// [`inner_depth`] at a depth that is not the target, where the CPU has VAES: the same
-/// extend, correct and convert, with both hashes and the seed correction of each child in
-/// one pass over registers ([`vaes::extend_convert`]); only the gathering of the parents and
-/// the control bits stay here.
-fn inner_depth_fused(
+/// extend, correct and convert, with both hashes and the correction of each child in one
+/// pass over registers ([`vaes::extend_convert`]); only the gathering of the parents stays
+/// here.
+#[allow(clippy::too_many_arguments)]
+fn fused_step(
     cw: &CorrectionWord<Field64>,
     extend: &vaes::RoundKeys,
     convert: &vaes::RoundKeys,
-    depth: &Depth,
-    scratch: &mut EvalScratch,
+    parents: &[u32],
+    bits: &[u8],
+    prev: (&[u128], &[u8]),
+    out: (&mut [u128], &mut [u8]),
 ) {
-    let n = depth.parent.len();
+    let (seeds, ctrl) = prev;
+    let (out_seeds, out_ctrl) = out;
     let cw_seed = u128::from_le_bytes(cw.seed);
     let mut ext = [0u128; FUSED_CHUNK];
     let mut corr = [0u128; FUSED_CHUNK];
-    let mut raw = [0u8; FUSED_CHUNK];
-    let seeds = &scratch.seeds;
-    let ctrl = &scratch.ctrl;
-    for start in (0..n).step_by(FUSED_CHUNK) {
-        let end = (start + FUSED_CHUNK).min(n);
-        let m = end - start;
-        let parents = &depth.parent[start..end];
-        let bits = &depth.bit[start..end];
-        for (((x, c), &p), &bit) in ext[..m]
-            .iter_mut()
-            .zip(&mut corr[..m])
-            .zip(parents)
-            .zip(bits)
-        {
-            // `parent` indexes the previous depth, which `seeds` and `ctrl` hold whole (the
-            // tree is built that way; the public share cannot change it).
+    let mut cc = [0u8; FUSED_CHUNK];
+    let chunks = parents
+        .chunks(FUSED_CHUNK)
+        .zip(bits.chunks(FUSED_CHUNK))
+        .zip(
+            out_seeds
+                .chunks_mut(FUSED_CHUNK)
+                .zip(out_ctrl.chunks_mut(FUSED_CHUNK)),
+        );
+    for ((parents, bits), (next_seeds, next_ctrl)) in chunks {
+        let m = parents.len();
+        let prep = ext[..m].iter_mut().zip(&mut corr[..m]).zip(&mut cc[..m]);
+        for (((x, c), b), (&p, &bit)) in prep.zip(parents.iter().zip(bits)) {
+            // The caller passes every parent of these children (the tree is built that
+            // way; the public share cannot change it).
             let p = p as usize;
+            let t = ctrl[p];
             *x = seeds[p] ^ u128::from(bit);
-            *c = cw_seed & mask128(ctrl[p]);
+            *c = cw_seed & mask128(t);
+            *b = cw.ctrl[usize::from(bit & 1)] & t;
         }
         vaes::extend_convert(
             extend,
             convert,
             &ext[..m],
             &corr[..m],
-            &mut raw[..m],
-            &mut scratch.next_seeds[start..end],
+            &cc[..m],
+            next_ctrl,
+            next_seeds,
         );
-        let out = &mut scratch.next_ctrl[start..end];
-        for (((o, &r), &p), &bit) in out.iter_mut().zip(&raw[..m]).zip(parents).zip(bits) {
-            *o = r ^ (cw.ctrl[usize::from(bit)] & ctrl[p as usize]);
-        }
     }
     ext.zeroize();
     corr.zeroize();
-    raw.zeroize();
+    cc.zeroize();
 }
 
 /// The leaf level of one report, evaluated chunk by chunk: holds the nodes of the depth above

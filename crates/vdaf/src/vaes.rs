@@ -191,10 +191,11 @@ fn hash_vaes(rk: &[u128; 11], xs: &mut [u128]) {
 
 /// One inner depth of the IDPF's tree walk (draft section 8.3.4, `eval` between two
 /// depths) for a run of children, both hashes fused so that each child stays in registers:
-/// for every `i`, `y = hash_extend(ext[i])`, `raw_ctrl[i] = y & 1`, `s = (y & !1) ^ corr[i]`
-/// and `next[i] = hash_convert(s)`. The caller prepares `ext` (the parent's seed XOR the
-/// child's bit) and `corr` (the correction word's seed where the parent's control bit is
-/// set, else zero), and finishes the control bits with the correction word's.
+/// for every `i`, `y = hash_extend(ext[i])`, `ctrl[i] = (y & 1) ^ cc[i]`,
+/// `s = (y & !1) ^ corr[i]` and `next[i] = hash_convert(s)`. The caller prepares `ext` (the
+/// parent's seed XOR the child's bit), `corr` (the correction word's seed where the parent's
+/// control bit is set, else zero) and `cc` (the same for the correction word's control bit
+/// of the child's side).
 ///
 /// # Panics
 ///
@@ -204,20 +205,21 @@ pub fn extend_convert(
     convert: &RoundKeys,
     ext: &[u128],
     corr: &[u128],
-    raw_ctrl: &mut [u8],
+    cc: &[u8],
+    ctrl: &mut [u8],
     next: &mut [u128],
 ) {
     let n = ext.len();
-    assert!(corr.len() == n && raw_ctrl.len() == n && next.len() == n);
+    assert!(corr.len() == n && cc.len() == n && ctrl.len() == n && next.len() == n);
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: a `RoundKeys` exists only where `available` returned true, which is all
         // `extend_convert_vaes` requires.
-        unsafe { extend_convert_vaes(&extend.0, &convert.0, ext, corr, raw_ctrl, next) };
+        unsafe { extend_convert_vaes(&extend.0, &convert.0, ext, corr, cc, ctrl, next) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (extend, convert, ext, corr, raw_ctrl, next);
+        let _ = (extend, convert, ext, corr, cc, ctrl, next);
     }
 }
 
@@ -232,7 +234,8 @@ fn extend_convert_vaes(
     crk: &[u128; 11],
     ext: &[u128],
     corr: &[u128],
-    raw_ctrl: &mut [u8],
+    cc: &[u8],
+    ctrl: &mut [u8],
     next: &mut [u128],
 ) {
     use std::arch::x86_64::{
@@ -279,9 +282,10 @@ fn extend_convert_vaes(
     }
     // The step on exactly FUSED children.
     macro_rules! step {
-        ($ext:expr, $corr:expr, $ctrl:expr, $next:expr) => {{
+        ($ext:expr, $corr:expr, $cc:expr, $ctrl:expr, $next:expr) => {{
             let ext: &[u128] = $ext;
             let corr: &[u128] = $corr;
+            let cc: &[u8] = $cc;
             let ctrl: &mut [u8] = $ctrl;
             let next: &mut [u128] = $next;
             debug_assert!(ext.len() == FUSED && corr.len() == FUSED && next.len() == FUSED);
@@ -297,7 +301,7 @@ fn extend_convert_vaes(
             for (i, y) in v.iter_mut().enumerate() {
                 let bits = _mm512_test_epi64_mask(*y, one);
                 for j in 0..4 {
-                    ctrl[4 * i + j] = (bits >> (2 * j)) & 1;
+                    ctrl[4 * i + j] = ((bits >> (2 * j)) & 1) ^ cc[4 * i + j];
                 }
                 let c = unsafe { _mm512_loadu_epi64(pc.add(8 * i)) };
                 *y = _mm512_xor_si512(_mm512_andnot_si512(one, *y), c);
@@ -315,7 +319,8 @@ fn extend_convert_vaes(
         step!(
             &ext[at..at + FUSED],
             &corr[at..at + FUSED],
-            &mut raw_ctrl[at..at + FUSED],
+            &cc[at..at + FUSED],
+            &mut ctrl[at..at + FUSED],
             &mut next[at..at + FUSED]
         );
     }
@@ -323,15 +328,18 @@ fn extend_convert_vaes(
         let rest = n - whole;
         let mut e = [0u128; FUSED];
         let mut c = [0u128; FUSED];
+        let mut b = [0u8; FUSED];
         let mut t = [0u8; FUSED];
         let mut o = [0u128; FUSED];
         e[..rest].copy_from_slice(&ext[whole..]);
         c[..rest].copy_from_slice(&corr[whole..]);
-        step!(&e, &c, &mut t, &mut o);
-        raw_ctrl[whole..].copy_from_slice(&t[..rest]);
+        b[..rest].copy_from_slice(&cc[whole..]);
+        step!(&e, &c, &b, &mut t, &mut o);
+        ctrl[whole..].copy_from_slice(&t[..rest]);
         next[whole..].copy_from_slice(&o[..rest]);
         e.zeroize();
         c.zeroize();
+        b.zeroize();
         t.zeroize();
         o.zeroize();
     }
@@ -368,12 +376,13 @@ mod tests {
             let corr: Vec<u128> = (0..n)
                 .map(|_| if rng.random() { rng.random() } else { 0 })
                 .collect();
+            let cc: Vec<u8> = (0..n).map(|_| rng.random_range(0..2)).collect();
             let mut ctrl = vec![0u8; n];
             let mut next = vec![0u128; n];
-            extend_convert(&re, &rc, &ext, &corr, &mut ctrl, &mut next);
+            extend_convert(&re, &rc, &ext, &corr, &cc, &mut ctrl, &mut next);
             for i in 0..n {
                 let y = reference(&ke, ext[i]);
-                assert_eq!(ctrl[i], (y & 1) as u8, "control bit {i} of {n}");
+                assert_eq!(ctrl[i], (y & 1) as u8 ^ cc[i], "control bit {i} of {n}");
                 assert_eq!(
                     next[i],
                     reference(&kc, (y & !1) ^ corr[i]),
