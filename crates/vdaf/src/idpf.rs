@@ -13,8 +13,9 @@
 //! candidate prefixes of one level, with all their ancestors, deduplicated once per batch and
 //! shared by every report. Per report and inner tree depth, all the nodes of the depth are
 //! expanded with one batched AES call, one AES block per node for `extend` (only the block of
-//! the child that is needed) and one for `convert`. The leaf depth is hashed four nodes per
-//! 4-way Keccak permutation ([`SeededXof`]), streamed in chunks of candidates so that no
+//! the child that is needed) and one for `convert` (with VAES both in one pass over
+//! registers, [`crate::vaes::extend_convert`]). The leaf depth is hashed eight nodes per
+//! 8-way Keccak permutation ([`SeededXof`]), streamed in chunks of candidates so that no
 //! per-candidate array of the whole level is built. Memory access depends only on the
 //! (public) prefixes; control bits (secret) act through masks.
 
@@ -749,7 +750,7 @@ impl Drop for LeafWalk {
 
 /// Lanes `l` and `l + 1` of state `k` as a little-endian `u128` (16 output bytes).
 #[inline(always)]
-fn lanes_u128(st: &crate::keccak::State4, l: usize, k: usize) -> u128 {
+fn lanes_u128(st: &crate::keccak::State8, l: usize, k: usize) -> u128 {
     u128::from(st[l][k]) | (u128::from(st[l + 1][k]) << 64)
 }
 
@@ -816,13 +817,13 @@ impl LeafWalk {
         let p_lo = depth.parent[start] as usize;
         let p_hi = depth.parent[end - 1] as usize;
 
-        // Extend the parents (XofTurboShake128, 32 bytes each), four per permutation.
+        // Extend the parents (XofTurboShake128, 32 bytes each), eight per permutation.
         self.ext.clear();
-        let mut st = [[0u64; 4]; 25];
-        for group in self.parents.seeds[p_lo..=p_hi].chunks(4) {
-            let mut seeds = [0u128; 4];
+        let mut st = [[0u64; 8]; 25];
+        for group in self.parents.seeds[p_lo..=p_hi].chunks(8) {
+            let mut seeds = [0u128; 8];
             seeds[..group.len()].copy_from_slice(group);
-            keys.leaf_extend_xof.hash_x4(&seeds, &mut st);
+            keys.leaf_extend_xof.hash_x8(&seeds, &mut st);
             for k in 0..group.len() {
                 self.ext
                     .push([lanes_u128(&st, 0, k), lanes_u128(&st, 2, k)]);
@@ -843,13 +844,13 @@ impl LeafWalk {
             self.conv.push((child & !1) ^ (cw_seed & mask128(t_parent)));
         }
 
-        // Convert (16 bytes of next seed, unused at the leaves, then two Field255), four per
+        // Convert (16 bytes of next seed, unused at the leaves, then two Field255), eight per
         // permutation; y = w + t * cw_value, negated for the helper.
         let negate = Choice::from(agg_id & 1);
-        for (g, group) in self.conv.chunks(4).enumerate() {
-            let mut seeds = [0u128; 4];
+        for (g, group) in self.conv.chunks(8).enumerate() {
+            let mut seeds = [0u128; 8];
             seeds[..group.len()].copy_from_slice(group);
-            keys.leaf_convert_xof.hash_x4(&seeds, &mut st);
+            keys.leaf_convert_xof.hash_x8(&seeds, &mut st);
             for k in 0..group.len() {
                 let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
                 let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);
@@ -857,7 +858,7 @@ impl LeafWalk {
                     (Some(a), Some(b)) => [a, b],
                     _ => vartime_slow_leaf_value(&st, k),
                 };
-                let i = 4 * g + k;
+                let i = 8 * g + k;
                 out[i] = node_output(&w, &cw.value, self.ctrl[i], negate);
             }
         }
@@ -872,7 +873,7 @@ impl LeafWalk {
 /// The value pair of a leaf `convert` whose output needs rejection sampling beyond the first
 /// attempts (probability about 2^-250 per node): reads lane `k`'s stream from byte 16 on,
 /// as the draft's `next_vec` does.
-fn vartime_slow_leaf_value(st: &crate::keccak::State4, k: usize) -> [Field255; 2] {
+fn vartime_slow_leaf_value(st: &crate::keccak::State8, k: usize) -> [Field255; 2] {
     let state: crate::keccak::State = core::array::from_fn(|i| st[i][k]);
     let mut stream = SeededXof::reader(state, 16);
     [stream.next_elem(), stream.next_elem()]

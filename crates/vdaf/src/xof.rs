@@ -28,7 +28,7 @@ use aes::cipher::{BlockCipherEncrypt, KeyInit};
 use zeroize::Zeroize;
 
 use crate::field::FieldElement;
-use crate::keccak::{self, State, State4};
+use crate::keccak::{self, State, State4, State8};
 use crate::vaes;
 
 /// Domain separation byte of XofTurboShake128 (draft section 6.2.1).
@@ -469,9 +469,9 @@ pub struct SeededXof {
     seed_lane: usize,
     /// The seed's bit offset in that lane (a multiple of 8).
     seed_shift: u32,
-    /// When the tail is one block: `start` XOR that block (the seed zero), for four states;
-    /// hashing four seeds is then a copy, six XORs and one permutation.
-    one_block: Option<Box<State4>>,
+    /// When the tail is one block: `start` XOR that block (the seed zero); hashing N seeds is
+    /// then a broadcast, 2N or 3N XORs and one N-way permutation.
+    one_block: Option<State>,
 }
 
 impl SeededXof {
@@ -512,14 +512,8 @@ impl SeededXof {
             .chunks_exact(8)
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
             .collect();
-        let one_block = (blocks == 1 && seed_at / 8 + 2 < RATE_LANES).then(|| {
-            let mut st = [[0u64; 4]; 25];
-            for (i, lane) in st.iter_mut().enumerate() {
-                let t = if i < RATE_LANES { lanes[i] } else { 0 };
-                *lane = [start[i] ^ t; 4];
-            }
-            Box::new(st)
-        });
+        let one_block = (blocks == 1 && seed_at / 8 + 2 < RATE_LANES)
+            .then(|| core::array::from_fn(|i| start[i] ^ lanes.get(i).copied().unwrap_or(0)));
         Self {
             start,
             tail: lanes,
@@ -546,18 +540,34 @@ impl SeededXof {
     /// the last message block, lane-interleaved; lanes 0 to 20 of state `k` are the first 168
     /// output bytes for `seeds[k]`.
     pub fn hash_x4(&self, seeds: &[u128; 4], st: &mut State4) {
+        self.hash_lanes(seeds, st, keccak::p1600_x4);
+    }
+
+    /// [`Self::hash_x4`] for eight seeds ([`keccak::p1600_x8`]).
+    pub fn hash_x8(&self, seeds: &[u128; 8], st: &mut State8) {
+        self.hash_lanes(seeds, st, keccak::p1600_x8);
+    }
+
+    fn hash_lanes<const N: usize>(
+        &self,
+        seeds: &[u128; N],
+        st: &mut [[u64; N]; 25],
+        permute: fn(&mut [[u64; N]; 25]),
+    ) {
         if let Some(first) = &self.one_block {
-            *st = **first;
+            for (lane, &s) in st.iter_mut().zip(first) {
+                *lane = [s; N];
+            }
             for (k, &seed) in seeds.iter().enumerate() {
                 for (j, c) in self.seed_lanes(seed).into_iter().enumerate() {
                     st[self.seed_lane + j][k] ^= c;
                 }
             }
-            keccak::p1600_x4(st);
+            permute(st);
             return;
         }
         for (lane, &s) in st.iter_mut().zip(&self.start) {
-            *lane = [s; 4];
+            *lane = [s; N];
         }
         let contrib = seeds.map(|s| self.seed_lanes(s));
         for (b, block) in self.tail.chunks_exact(RATE_LANES).enumerate() {
@@ -574,7 +584,7 @@ impl SeededXof {
                     }
                 }
             }
-            keccak::p1600_x4(st);
+            permute(st);
         }
     }
 
@@ -720,10 +730,21 @@ mod tests {
             let xof = SeededXof::new(&[&dst], b"binder of sixteen");
             let mut st = [[0u64; 4]; 25];
             xof.hash_x4(&seeds, &mut st);
+            let eight: [u128; 8] = core::array::from_fn(|k| seeds[k % 4] ^ (k as u128));
+            let mut st8 = [[0u64; 8]; 25];
+            xof.hash_x8(&eight, &mut st8);
             for (k, &seed) in seeds.iter().enumerate() {
                 let one = xof.hash(seed);
                 let lanes: State = core::array::from_fn(|i| st[i][k]);
                 assert_eq!(lanes, one, "dst of {dst_len} bytes, seed {k}");
+            }
+            for (k, &seed) in eight.iter().enumerate() {
+                let lanes: State = core::array::from_fn(|i| st8[i][k]);
+                assert_eq!(
+                    lanes,
+                    xof.hash(seed),
+                    "dst of {dst_len} bytes, seed {k} of 8"
+                );
             }
         }
     }
