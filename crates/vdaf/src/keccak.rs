@@ -457,9 +457,60 @@ fn p1600_x4_avx512(states: &mut State4) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
 fn p1600_x8_avx512(states: &mut State8) {
+    use std::arch::x86_64::{__m512i, _mm512_set_epi64};
+    let mut a: [__m512i; 25] = core::array::from_fn(|i| {
+        let l = states[i].map(|w| w as i64);
+        _mm512_set_epi64(l[7], l[6], l[5], l[4], l[3], l[2], l[1], l[0])
+    });
+    rounds8(&mut a);
+    store8(&a, states);
+}
+
+/// The registers of eight states back into their lane-interleaved array.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+fn store8(a: &[core::arch::x86_64::__m512i; 25], states: &mut State8) {
+    use std::arch::x86_64::{_mm256_extract_epi64, _mm512_extracti64x4_epi64};
+    for (lane, &v) in states.iter_mut().zip(a) {
+        let lo = _mm512_extracti64x4_epi64::<0>(v);
+        let hi = _mm512_extracti64x4_epi64::<1>(v);
+        *lane = [
+            _mm256_extract_epi64::<0>(lo) as u64,
+            _mm256_extract_epi64::<1>(lo) as u64,
+            _mm256_extract_epi64::<2>(lo) as u64,
+            _mm256_extract_epi64::<3>(lo) as u64,
+            _mm256_extract_epi64::<0>(hi) as u64,
+            _mm256_extract_epi64::<1>(hi) as u64,
+            _mm256_extract_epi64::<2>(hi) as u64,
+            _mm256_extract_epi64::<3>(hi) as u64,
+        ];
+    }
+}
+
+/// [`p1600_x8_seeded`] with AVX-512: the eight states are built in registers (a broadcast of
+/// `base` per lane, the injected lanes XORed in), so no partial stores meet the 512-bit loads.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+fn p1600_x8_seeded_avx512(base: &State, at: usize, inject: &[[u64; 8]; 3], out: &mut State8) {
+    use std::arch::x86_64::{__m512i, _mm512_set_epi64, _mm512_set1_epi64, _mm512_xor_si512};
+    let mut a: [__m512i; 25] = core::array::from_fn(|i| _mm512_set1_epi64(base[i] as i64));
+    for (j, l) in inject.iter().enumerate() {
+        if let Some(reg) = a.get_mut(at + j) {
+            let l = l.map(|w| w as i64);
+            let v = _mm512_set_epi64(l[7], l[6], l[5], l[4], l[3], l[2], l[1], l[0]);
+            *reg = _mm512_xor_si512(*reg, v);
+        }
+    }
+    rounds8(&mut a);
+    store8(&a, out);
+}
+
+/// The twelve rounds on eight states held in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl")]
+fn rounds8(regs: &mut [core::arch::x86_64::__m512i; 25]) {
     use std::arch::x86_64::{
-        __m512i, _mm256_extract_epi64, _mm512_extracti64x4_epi64, _mm512_rol_epi64,
-        _mm512_set_epi64, _mm512_set1_epi64, _mm512_ternarylogic_epi64, _mm512_xor_si512,
+        _mm512_rol_epi64, _mm512_set1_epi64, _mm512_ternarylogic_epi64, _mm512_xor_si512,
     };
     // Truth table of `vpternlogq` over (a, b, c) = (0xf0, 0xcc, 0xaa) for a ^ (!b & c).
     const CHI: i32 = 0xd2;
@@ -553,29 +604,13 @@ fn p1600_x8_avx512(states: &mut State8) {
             );
         }};
     }
-    let mut a: [__m512i; 25] = core::array::from_fn(|i| {
-        let l = states[i].map(|w| w as i64);
-        _mm512_set_epi64(l[7], l[6], l[5], l[4], l[3], l[2], l[1], l[0])
-    });
+    let mut a = *regs;
     let mut e = a;
     for rc in RC.chunks_exact(2) {
         round!(a, e, rc[0]);
         round!(e, a, rc[1]);
     }
-    for (lane, v) in states.iter_mut().zip(a) {
-        let lo = _mm512_extracti64x4_epi64::<0>(v);
-        let hi = _mm512_extracti64x4_epi64::<1>(v);
-        *lane = [
-            _mm256_extract_epi64::<0>(lo) as u64,
-            _mm256_extract_epi64::<1>(lo) as u64,
-            _mm256_extract_epi64::<2>(lo) as u64,
-            _mm256_extract_epi64::<3>(lo) as u64,
-            _mm256_extract_epi64::<0>(hi) as u64,
-            _mm256_extract_epi64::<1>(hi) as u64,
-            _mm256_extract_epi64::<2>(hi) as u64,
-            _mm256_extract_epi64::<3>(hi) as u64,
-        ];
-    }
+    *regs = a;
 }
 
 /// `true` when [`p1600_x4`] runs the AVX2 path on this CPU.
@@ -635,6 +670,30 @@ pub fn p1600_x8(states: &mut State8) {
         return;
     }
     p1600_x8_halves(states);
+}
+
+/// Keccak-p[1600, 12] on eight states that equal `base` except in lanes `at`, `at + 1` and
+/// `at + 2`, where state `k` has `inject[j][k]` XORed into lane `at + j` (lanes past 24 are
+/// ignored); the permuted states go to `out`. The absorption of one block of eight
+/// messages that differ only in a 16-byte seed ([`crate::xof::SeededXof::hash_x8`]).
+pub fn p1600_x8_seeded(base: &State, at: usize, inject: &[[u64; 8]; 3], out: &mut State8) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512_available() {
+        // SAFETY: as in `p1600_x8`: the CPU has AVX2, AVX-512F and AVX-512VL.
+        unsafe { p1600_x8_seeded_avx512(base, at, inject, out) };
+        return;
+    }
+    for (lane, &b) in out.iter_mut().zip(base) {
+        *lane = [b; 8];
+    }
+    for (j, l) in inject.iter().enumerate() {
+        if let Some(lane) = out.get_mut(at + j) {
+            for (x, v) in lane.iter_mut().zip(l) {
+                *x ^= v;
+            }
+        }
+    }
+    p1600_x8_halves(out);
 }
 
 /// [`p1600_x8`] as two calls of [`p1600_x4`].
@@ -719,6 +778,27 @@ mod tests {
                 assert_eq!(lane, reference(*s), "state {k}");
             }
             assert_eq!(one_pass, halves);
+        }
+    }
+
+    #[test]
+    fn seeded_eight_way_permutation_is_the_permutation_of_the_built_states() {
+        let mut rng = StdRng::seed_from_u64(88);
+        for at in [0usize, 1, 7, 18, 22, 23, 24] {
+            let [base, ..] = random_states(&mut rng);
+            let inject: [[u64; 8]; 3] = core::array::from_fn(|_| rng.random());
+            let mut built: State8 = core::array::from_fn(|i| [base[i]; 8]);
+            for (j, l) in inject.iter().enumerate() {
+                if at + j < 25 {
+                    for k in 0..8 {
+                        built[at + j][k] ^= l[k];
+                    }
+                }
+            }
+            p1600_x8_halves(&mut built);
+            let mut seeded = [[0u64; 8]; 25];
+            p1600_x8_seeded(&base, at, &inject, &mut seeded);
+            assert_eq!(seeded, built, "lanes from {at}");
         }
     }
 

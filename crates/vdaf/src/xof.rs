@@ -545,6 +545,17 @@ impl SeededXof {
 
     /// [`Self::hash_x4`] for eight seeds ([`keccak::p1600_x8`]).
     pub fn hash_x8(&self, seeds: &[u128; 8], st: &mut State8) {
+        if let Some(first) = &self.one_block {
+            let mut inject = [[0u64; 8]; 3];
+            for (k, &seed) in seeds.iter().enumerate() {
+                for (j, c) in self.seed_lanes(seed).into_iter().enumerate() {
+                    inject[j][k] = c;
+                }
+            }
+            keccak::p1600_x8_seeded(first, self.seed_lane, &inject, st);
+            inject.zeroize();
+            return;
+        }
         self.hash_lanes(seeds, st, keccak::p1600_x8);
     }
 
