@@ -611,9 +611,23 @@ fn inner_depth(
     if let (false, Some(ek), Some(ck)) =
         (is_target, keys.extend.vaes_keys(), keys.convert.vaes_keys())
     {
-        let prev = (&scratch.seeds[..], &scratch.ctrl[..]);
-        let out = (&mut scratch.next_seeds[..], &mut scratch.next_ctrl[..]);
-        return fused_step(cw, ek, ck, &depth.parent, &depth.bit, prev, out);
+        // Both hashes and the correction of each child in one pass over registers.
+        let step = vaes::InnerStep {
+            cw_seed: u128::from_le_bytes(cw.seed),
+            cw_ctrl: cw.ctrl,
+            parents: &depth.parent,
+            bits: &depth.bit,
+            seeds: &scratch.seeds,
+            ctrl: &scratch.ctrl,
+        };
+        vaes::extend_convert(
+            ek,
+            ck,
+            &step,
+            &mut scratch.next_seeds,
+            &mut scratch.next_ctrl,
+        );
+        return;
     }
     let cw_seed = u128::from_le_bytes(cw.seed);
     let per_child = if is_target { 2 } else { 1 };
@@ -661,64 +675,6 @@ fn inner_depth(
     ext.zeroize();
     conv.zeroize();
     wipe_blocks(&mut blocks[..(per_child * n).min(HASH_CHUNK)]);
-}
-
-/// Children per call of [`vaes::extend_convert`] in [`fused_step`].
-const FUSED_CHUNK: usize = 128;
-
-/// [`inner_depth`] at a depth that is not the target, where the CPU has VAES: the same
-/// extend, correct and convert, with both hashes and the correction of each child in one
-/// pass over registers ([`vaes::extend_convert`]); only the gathering of the parents stays
-/// here.
-#[allow(clippy::too_many_arguments)]
-fn fused_step(
-    cw: &CorrectionWord<Field64>,
-    extend: &vaes::RoundKeys,
-    convert: &vaes::RoundKeys,
-    parents: &[u32],
-    bits: &[u8],
-    prev: (&[u128], &[u8]),
-    out: (&mut [u128], &mut [u8]),
-) {
-    let (seeds, ctrl) = prev;
-    let (out_seeds, out_ctrl) = out;
-    let cw_seed = u128::from_le_bytes(cw.seed);
-    let mut ext = [0u128; FUSED_CHUNK];
-    let mut corr = [0u128; FUSED_CHUNK];
-    let mut cc = [0u8; FUSED_CHUNK];
-    let chunks = parents
-        .chunks(FUSED_CHUNK)
-        .zip(bits.chunks(FUSED_CHUNK))
-        .zip(
-            out_seeds
-                .chunks_mut(FUSED_CHUNK)
-                .zip(out_ctrl.chunks_mut(FUSED_CHUNK)),
-        );
-    for ((parents, bits), (next_seeds, next_ctrl)) in chunks {
-        let m = parents.len();
-        let prep = ext[..m].iter_mut().zip(&mut corr[..m]).zip(&mut cc[..m]);
-        for (((x, c), b), (&p, &bit)) in prep.zip(parents.iter().zip(bits)) {
-            // The caller passes every parent of these children (the tree is built that
-            // way; the public share cannot change it).
-            let p = p as usize;
-            let t = ctrl[p];
-            *x = seeds[p] ^ u128::from(bit);
-            *c = cw_seed & mask128(t);
-            *b = cw.ctrl[usize::from(bit & 1)] & t;
-        }
-        vaes::extend_convert(
-            extend,
-            convert,
-            &ext[..m],
-            &corr[..m],
-            &cc[..m],
-            next_ctrl,
-            next_seeds,
-        );
-    }
-    ext.zeroize();
-    corr.zeroize();
-    cc.zeroize();
 }
 
 /// The leaf level of one report, evaluated chunk by chunk: holds the nodes of the depth above

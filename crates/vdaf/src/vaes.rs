@@ -189,41 +189,57 @@ fn hash_vaes(rk: &[u128; 11], xs: &mut [u128]) {
     }
 }
 
-/// One inner depth of the IDPF's tree walk (draft section 8.3.4, `eval` between two
-/// depths) for a run of children, both hashes fused so that each child stays in registers:
-/// for every `i`, `y = hash_extend(ext[i])`, `ctrl[i] = (y & 1) ^ cc[i]`,
-/// `s = (y & !1) ^ corr[i]` and `next[i] = hash_convert(s)`. The caller prepares `ext` (the
-/// parent's seed XOR the child's bit), `corr` (the correction word's seed where the parent's
-/// control bit is set, else zero) and `cc` (the same for the correction word's control bit
-/// of the child's side).
+/// One inner depth of the IDPF's tree walk (draft section 8.3.4, `eval` between two depths)
+/// for a run of children: where each child's parent is, and the correction word.
+pub struct InnerStep<'a> {
+    /// The correction word's seed, as a little-endian integer.
+    pub cw_seed: u128,
+    /// The correction word's control bits (left, right).
+    pub cw_ctrl: [u8; 2],
+    /// For each child, its parent's index in `seeds` and `ctrl`.
+    pub parents: &'a [u32],
+    /// For each child, which child of its parent it is (0 or 1).
+    pub bits: &'a [u8],
+    /// The previous depth's seeds.
+    pub seeds: &'a [u128],
+    /// The previous depth's control bits.
+    pub ctrl: &'a [u8],
+}
+
+/// The children of `step`, with both hashes fused so that each child stays in registers:
+/// for child `i` with parent `p` and bit `b`, `y = hash_extend(seeds[p] ^ b)`,
+/// `out_ctrl[i] = (y & 1) ^ (cw_ctrl[b] & ctrl[p])` and
+/// `out_seeds[i] = hash_convert((y & !1) ^ (cw_seed if ctrl[p] else 0))`. The control bits
+/// act through masks; only the (public) tree decides which memory is read.
 ///
 /// # Panics
 ///
-/// If the slices differ in length (a caller bug, not an input).
+/// If the slices differ in length or a parent index is out of range (a bug in the tree, not
+/// an input: the tree is built from the aggregation parameter, and the public share cannot
+/// change it).
 pub fn extend_convert(
     extend: &RoundKeys,
     convert: &RoundKeys,
-    ext: &[u128],
-    corr: &[u128],
-    cc: &[u8],
-    ctrl: &mut [u8],
-    next: &mut [u128],
+    step: &InnerStep<'_>,
+    out_seeds: &mut [u128],
+    out_ctrl: &mut [u8],
 ) {
-    let n = ext.len();
-    assert!(corr.len() == n && cc.len() == n && ctrl.len() == n && next.len() == n);
+    let n = step.parents.len();
+    assert!(step.bits.len() == n && out_seeds.len() == n && out_ctrl.len() == n);
+    assert!(step.seeds.len() == step.ctrl.len());
     #[cfg(target_arch = "x86_64")]
     {
         // SAFETY: a `RoundKeys` exists only where `available` returned true, which is all
         // `extend_convert_vaes` requires.
-        unsafe { extend_convert_vaes(&extend.0, &convert.0, ext, corr, cc, ctrl, next) };
+        unsafe { extend_convert_vaes(&extend.0, &convert.0, step, out_seeds, out_ctrl) };
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (extend, convert, ext, corr, cc, ctrl, next);
+        let _ = (extend, convert, step, out_seeds, out_ctrl);
     }
 }
 
-/// Blocks per loop of [`extend_convert_vaes`]: four registers, so that both key schedules
+/// Children per loop of [`extend_convert_vaes`]: four registers, so that both key schedules
 /// (22 registers) and the blocks fit in the 32 of AVX-512.
 const FUSED: usize = 16;
 
@@ -232,27 +248,24 @@ const FUSED: usize = 16;
 fn extend_convert_vaes(
     erk: &[u128; 11],
     crk: &[u128; 11],
-    ext: &[u128],
-    corr: &[u128],
-    cc: &[u8],
-    ctrl: &mut [u8],
-    next: &mut [u128],
+    step: &InnerStep<'_>,
+    out_seeds: &mut [u128],
+    out_ctrl: &mut [u8],
 ) {
     use std::arch::x86_64::{
-        __m512i, _MM_PERM_BADC, _mm_set_epi64x, _mm512_aesenc_epi128, _mm512_aesenclast_epi128,
-        _mm512_andnot_si512, _mm512_broadcast_i32x4, _mm512_loadu_epi64, _mm512_maskz_mov_epi64,
-        _mm512_shuffle_epi32, _mm512_storeu_epi64, _mm512_test_epi64_mask, _mm512_xor_si512,
+        __m128i, __m512i, _MM_PERM_BADC, _mm_loadu_si128, _mm_set_epi64x, _mm512_aesenc_epi128,
+        _mm512_aesenclast_epi128, _mm512_andnot_si512, _mm512_broadcast_i32x4,
+        _mm512_castsi128_si512, _mm512_inserti32x4, _mm512_loadu_epi64, _mm512_mask_xor_epi64,
+        _mm512_maskz_mov_epi64, _mm512_set1_epi64, _mm512_shuffle_epi32, _mm512_storeu_epi64,
+        _mm512_test_epi64_mask, _mm512_xor_si512,
     };
-    let broadcast = |rk: &[u128; 11]| -> [__m512i; 11] {
-        rk.map(|k| {
-            // SSE2 and AVX-512F register operations, both enabled on this function.
-            _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64))
-        })
-    };
-    let ekeys = broadcast(erk);
-    let ckeys = broadcast(crk);
-    // Bit 0 of each block (the control bit of an extended child).
-    let one = _mm512_broadcast_i32x4(_mm_set_epi64x(0, 1));
+    let broadcast = |k: u128| _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64));
+    let ekeys = erk.map(broadcast);
+    let ckeys = crk.map(broadcast);
+    let cw_seed = broadcast(step.cw_seed);
+    // Bit 0 of each block (the control bit of an extended child), and 1 in every qword.
+    let one = broadcast(1);
+    let ones = _mm512_set1_epi64(1);
     macro_rules! sigma {
         ($x:expr) => {{
             let x = $x;
@@ -280,68 +293,104 @@ fn extend_convert_vaes(
             }
         }};
     }
-    // The step on exactly FUSED children.
-    macro_rules! step {
-        ($ext:expr, $corr:expr, $cc:expr, $ctrl:expr, $next:expr) => {{
-            let ext: &[u128] = $ext;
-            let corr: &[u128] = $corr;
-            let cc: &[u8] = $cc;
-            let ctrl: &mut [u8] = $ctrl;
-            let next: &mut [u128] = $next;
-            debug_assert!(ext.len() == FUSED && corr.len() == FUSED && next.len() == FUSED);
-            let pe = ext.as_ptr().cast::<i64>();
-            let pc = corr.as_ptr().cast::<i64>();
-            let pn = next.as_mut_ptr().cast::<i64>();
-            // SAFETY (every load and store below): each slice holds exactly FUSED = 16
-            // u128s, so register `i` covers the 64 bytes at `p + 8 i` (in i64 units) inside
-            // it; unaligned access is allowed.
-            let mut v: [__m512i; 4] =
-                core::array::from_fn(|i| unsafe { _mm512_loadu_epi64(pe.add(8 * i)) });
+    // The extend inputs of children `4 r .. 4 r + 4` of a run of FUSED: their parents' seeds
+    // (one 64-byte load where the four parents are consecutive, else four 16-byte loads)
+    // with each child's bit XORed in; and the masks of their parents' control bits.
+    macro_rules! gather {
+        ($parents:expr, $bits:expr, $r:expr) => {{
+            let (parents, bits, r): (&[u32; FUSED], &[u8; FUSED], usize) = ($parents, $bits, $r);
+            let p: [usize; 4] = core::array::from_fn(|j| parents[4 * r + j] as usize);
+            let mut bit_mask = 0u8;
+            let mut t_mask = 0u8;
+            for j in 0..4 {
+                bit_mask |= (bits[4 * r + j] & 1) << (2 * j);
+                t_mask |= (3 * (step.ctrl[p[j]] & 1)) << (2 * j);
+            }
+            let g = if p[1] == p[0] + 1 && p[2] == p[0] + 2 && p[3] == p[0] + 3 {
+                let run: &[u128; 4] = step.seeds[p[0]..p[0] + 4].try_into().unwrap_or(&[0; 4]);
+                // SAFETY: `run` is four u128s of the slice: the load reads exactly their 64
+                // bytes; unaligned access is allowed.
+                unsafe { _mm512_loadu_epi64(run.as_ptr().cast::<i64>()) }
+            } else {
+                let lanes: [__m128i; 4] = core::array::from_fn(|j| {
+                    let seed: *const u128 = &step.seeds[p[j]];
+                    // SAFETY: `seed` points to one u128 of the slice (the index was
+                    // checked); the load reads exactly its 16 bytes, unaligned allowed.
+                    unsafe { _mm_loadu_si128(seed.cast::<__m128i>()) }
+                });
+                let mut g = _mm512_castsi128_si512(lanes[0]);
+                g = _mm512_inserti32x4::<1>(g, lanes[1]);
+                g = _mm512_inserti32x4::<2>(g, lanes[2]);
+                _mm512_inserti32x4::<3>(g, lanes[3])
+            };
+            (_mm512_mask_xor_epi64(g, bit_mask, g, ones), t_mask)
+        }};
+    }
+    // FUSED children (parents, bits): writes their control bits (as many as `out_ctrl`
+    // holds) and returns their seeds.
+    macro_rules! run {
+        ($parents:expr, $bits:expr, $out_ctrl:expr) => {{
+            let parents: &[u32; FUSED] = $parents;
+            let bits: &[u8; FUSED] = $bits;
+            let out_ctrl: &mut [u8] = $out_ctrl;
+            let mut v = [ones; 4];
+            let mut t_masks = [0u8; 4];
+            for r in 0..4 {
+                (v[r], t_masks[r]) = gather!(parents, bits, r);
+            }
             hash!(ekeys, &mut v);
-            for (i, y) in v.iter_mut().enumerate() {
-                let bits = _mm512_test_epi64_mask(*y, one);
+            for (r, y) in v.iter_mut().enumerate() {
+                let low = _mm512_test_epi64_mask(*y, one);
                 for j in 0..4 {
-                    ctrl[4 * i + j] = ((bits >> (2 * j)) & 1) ^ cc[4 * i + j];
+                    let i = 4 * r + j;
+                    let t = (t_masks[r] >> (2 * j)) & 1;
+                    if let Some(o) = out_ctrl.get_mut(i) {
+                        *o = ((low >> (2 * j)) & 1) ^ (step.cw_ctrl[usize::from(bits[i] & 1)] & t);
+                    }
                 }
-                let c = unsafe { _mm512_loadu_epi64(pc.add(8 * i)) };
-                *y = _mm512_xor_si512(_mm512_andnot_si512(one, *y), c);
+                let corr = _mm512_maskz_mov_epi64(t_masks[r], cw_seed);
+                *y = _mm512_xor_si512(_mm512_andnot_si512(one, *y), corr);
             }
             hash!(ckeys, &mut v);
-            for (i, y) in v.into_iter().enumerate() {
-                unsafe { _mm512_storeu_epi64(pn.add(8 * i), y) };
-            }
+            v
         }};
     }
 
-    let n = ext.len();
+    let n = step.parents.len();
     let whole = n / FUSED * FUSED;
-    for at in (0..whole).step_by(FUSED) {
-        step!(
-            &ext[at..at + FUSED],
-            &corr[at..at + FUSED],
-            &cc[at..at + FUSED],
-            &mut ctrl[at..at + FUSED],
-            &mut next[at..at + FUSED]
-        );
+    let parent_runs = step.parents[..whole].chunks_exact(FUSED);
+    let bit_runs = step.bits[..whole].chunks_exact(FUSED);
+    let outs = out_seeds[..whole]
+        .chunks_exact_mut(FUSED)
+        .zip(out_ctrl.chunks_exact_mut(FUSED));
+    for ((parents, bits), (seeds_out, ctrl_out)) in parent_runs.zip(bit_runs).zip(outs) {
+        let parents: &[u32; FUSED] = parents.try_into().unwrap_or(&[0; FUSED]);
+        let bits: &[u8; FUSED] = bits.try_into().unwrap_or(&[0; FUSED]);
+        let v = run!(parents, bits, ctrl_out);
+        let p = seeds_out.as_mut_ptr().cast::<i64>();
+        for (r, y) in v.into_iter().enumerate() {
+            // SAFETY: `seeds_out` holds exactly FUSED = 16 u128s, so register `r` covers the
+            // 64 bytes at `p + 8 r` (in i64 units) inside it; unaligned access is allowed.
+            unsafe { _mm512_storeu_epi64(p.add(8 * r), y) };
+        }
     }
     if whole < n {
+        // The last children, padded with copies of the first (a valid parent index); the
+        // padding's outputs are dropped.
         let rest = n - whole;
-        let mut e = [0u128; FUSED];
-        let mut c = [0u128; FUSED];
-        let mut b = [0u8; FUSED];
-        let mut t = [0u8; FUSED];
-        let mut o = [0u128; FUSED];
-        e[..rest].copy_from_slice(&ext[whole..]);
-        c[..rest].copy_from_slice(&corr[whole..]);
-        b[..rest].copy_from_slice(&cc[whole..]);
-        step!(&e, &c, &b, &mut t, &mut o);
-        ctrl[whole..].copy_from_slice(&t[..rest]);
-        next[whole..].copy_from_slice(&o[..rest]);
-        e.zeroize();
-        c.zeroize();
-        b.zeroize();
-        t.zeroize();
-        o.zeroize();
+        let mut parents = [step.parents[whole]; FUSED];
+        let mut bits = [0u8; FUSED];
+        parents[..rest].copy_from_slice(&step.parents[whole..]);
+        bits[..rest].copy_from_slice(&step.bits[whole..]);
+        let v = run!(&parents, &bits, &mut out_ctrl[whole..]);
+        let mut tmp = [0u128; FUSED];
+        let p = tmp.as_mut_ptr().cast::<i64>();
+        for (r, y) in v.into_iter().enumerate() {
+            // SAFETY: as above, into the 16 u128s of `tmp`.
+            unsafe { _mm512_storeu_epi64(p.add(8 * r), y) };
+        }
+        out_seeds[whole..].copy_from_slice(&tmp[..rest]);
+        tmp.zeroize();
     }
 }
 
@@ -367,25 +416,40 @@ mod tests {
         if !available() {
             return;
         }
-        for n in [0usize, 1, 15, 16, 17, 40, 64, 100] {
+        for n in [0usize, 1, 3, 15, 16, 17, 40, 64, 100, 300] {
             let (ke, kc): ([u8; 16], [u8; 16]) = (rng.random(), rng.random());
             let (Some(re), Some(rc)) = (RoundKeys::new(&ke), RoundKeys::new(&kc)) else {
                 panic!("VAES available but no round keys");
             };
-            let ext: Vec<u128> = (0..n).map(|_| rng.random()).collect();
-            let corr: Vec<u128> = (0..n)
-                .map(|_| if rng.random() { rng.random() } else { 0 })
-                .collect();
-            let cc: Vec<u8> = (0..n).map(|_| rng.random_range(0..2)).collect();
-            let mut ctrl = vec![0u8; n];
-            let mut next = vec![0u128; n];
-            extend_convert(&re, &rc, &ext, &corr, &cc, &mut ctrl, &mut next);
+            let prev = n / 2 + 1;
+            let seeds: Vec<u128> = (0..prev).map(|_| rng.random()).collect();
+            let ctrl: Vec<u8> = (0..prev).map(|_| rng.random_range(0..2)).collect();
+            // Sorted parents with runs of one and two children, as a tree has them (the
+            // consecutive runs take the kernel's wide load).
+            let mut parents: Vec<u32> = (0..n).map(|_| rng.random_range(0..prev as u32)).collect();
+            parents.sort_unstable();
+            let bits: Vec<u8> = (0..n).map(|_| rng.random_range(0..2)).collect();
+            let step = InnerStep {
+                cw_seed: rng.random(),
+                cw_ctrl: [rng.random_range(0..2), rng.random_range(0..2)],
+                parents: &parents,
+                bits: &bits,
+                seeds: &seeds,
+                ctrl: &ctrl,
+            };
+            let mut out_ctrl = vec![0u8; n];
+            let mut out_seeds = vec![0u128; n];
+            extend_convert(&re, &rc, &step, &mut out_seeds, &mut out_ctrl);
             for i in 0..n {
-                let y = reference(&ke, ext[i]);
-                assert_eq!(ctrl[i], (y & 1) as u8 ^ cc[i], "control bit {i} of {n}");
+                let (p, b) = (parents[i] as usize, bits[i]);
+                let t = ctrl[p];
+                let y = reference(&ke, seeds[p] ^ u128::from(b));
+                let want_ctrl = (y & 1) as u8 ^ (step.cw_ctrl[usize::from(b)] & t);
+                assert_eq!(out_ctrl[i], want_ctrl, "control bit {i} of {n}");
+                let corr = if t == 1 { step.cw_seed } else { 0 };
                 assert_eq!(
-                    next[i],
-                    reference(&kc, (y & !1) ^ corr[i]),
+                    out_seeds[i],
+                    reference(&kc, (y & !1) ^ corr),
                     "seed {i} of {n}"
                 );
             }
