@@ -18,7 +18,7 @@ use core::ops::{Add, AddAssign, Mul, Neg, Sub, SubAssign};
 use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroize;
 
-use crate::ifma;
+use crate::field512;
 
 /// Operations shared by both fields; the protocol code is generic over them.
 pub trait FieldElement:
@@ -267,6 +267,12 @@ impl Field255 {
         Self::from_canonical_limbs(limbs)
     }
 
+    /// The element of value `limbs` (little-endian), which the caller has reduced below p.
+    pub(crate) fn from_reduced_limbs(limbs: [u64; 4]) -> Self {
+        debug_assert!(Self::from_canonical_limbs(limbs).is_some());
+        Field255(limbs)
+    }
+
     /// The element of value `limbs` (little-endian), or `None` when it is not below p.
     #[inline(always)]
     fn from_canonical_limbs(limbs: [u64; 4]) -> Option<Self> {
@@ -477,11 +483,11 @@ impl Field255 {
 /// `sum r_i z_i` over `Field255`, accumulated without reducing each product: per candidate
 /// three 256 x 256-bit multiplications, one partial reduction (of `r_i y_i`, which is
 /// multiplied again) and additions into 640-bit accumulators, reduced once in
-/// [`Self::finish`] (with IFMA, eight candidates at a time in radix 2^52: [`crate::ifma`]).
+/// [`Self::finish`] (with IFMA, eight candidates at a time in radix 2^52: [`crate::field512`]).
 /// Secret (sums of value shares): zeroized on drop.
 #[derive(Default, Clone)]
 pub struct SketchSums255 {
-    sums: [[u64; ifma::WIDE]; 3],
+    sums: [[u64; field512::WIDE]; 3],
 }
 
 impl SketchSums255 {
@@ -496,10 +502,10 @@ impl SketchSums255 {
     }
 
     /// Adds every candidate of a chunk: `values[i] = (y_i, z_i)` with randomness `rs[i]`;
-    /// eight at a time with AVX-512 IFMA where the CPU has it ([`crate::ifma`]).
+    /// eight at a time with AVX-512 IFMA where the CPU has it ([`crate::field512`]).
     pub fn add_chunk(&mut self, values: &[[Field255; 2]], rs: &[Field255]) {
         let n = values.len().min(rs.len());
-        if !ifma::add_sketch(&values[..n], &rs[..n], &mut self.sums) {
+        if !field512::add_sketch(&values[..n], &rs[..n], &mut self.sums) {
             self.add_chunk_schoolbook(values, rs);
         }
     }

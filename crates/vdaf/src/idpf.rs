@@ -24,6 +24,7 @@ use zeroize::Zeroize;
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement};
+use crate::field512;
 use crate::vaes;
 use crate::xof::{
     FixedKeyAes128, HASH_CHUNK, SeededXof, XofTurboShake128, counter_block, wipe_blocks,
@@ -807,6 +808,18 @@ impl LeafWalk {
             let mut seeds = [0u128; 8];
             seeds[..group.len()].copy_from_slice(group);
             keys.leaf_convert_xof.hash_x8(&seeds, &mut st);
+            let at = 8 * g;
+            let ctrl = &self.ctrl[at..at + group.len()];
+            let outs = &mut out[at..at + group.len()];
+            let helper = bool::from(negate);
+            if let Some(bad) = field512::leaf_outputs(&st, ctrl, &cw.value, helper, outs) {
+                // Lanes whose candidates were rejected: the draft reads on (rare).
+                for k in (0..group.len()).filter(|k| bad >> k & 1 == 1) {
+                    let w = vartime_slow_leaf_value(&st, k);
+                    outs[k] = node_output(&w, &cw.value, ctrl[k], negate);
+                }
+                continue;
+            }
             for k in 0..group.len() {
                 let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
                 let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);

@@ -60,8 +60,8 @@
 pub mod batch;
 pub mod error;
 pub mod field;
+pub mod field512;
 pub mod idpf;
-pub mod ifma;
 pub mod keccak;
 pub mod poplar1;
 pub mod vaes;
