@@ -38,14 +38,16 @@ impl Drop for RoundKeys {
     }
 }
 
-/// `true` when this CPU has what [`RoundKeys::new`] and [`hash_u128s`] need: AES-NI, VAES and
-/// AVX-512F (detected at run time, cached by the standard library).
+/// `true` when this CPU has what [`RoundKeys::new`], [`hash_u128s`] and [`extend_convert`]
+/// need: AES-NI, VAES, AVX-512F and BMI2 (detected at run time, cached by the standard
+/// library).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("aes")
             && std::arch::is_x86_feature_detected!("vaes")
             && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("bmi2")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -244,7 +246,7 @@ pub fn extend_convert(
 const FUSED: usize = 16;
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "aes,vaes,avx512f")]
+#[target_feature(enable = "aes,vaes,avx512f,bmi2")]
 fn extend_convert_vaes(
     erk: &[u128; 11],
     crk: &[u128; 11],
@@ -257,7 +259,7 @@ fn extend_convert_vaes(
         _mm512_aesenclast_epi128, _mm512_andnot_si512, _mm512_broadcast_i32x4,
         _mm512_castsi128_si512, _mm512_inserti32x4, _mm512_loadu_epi64, _mm512_mask_xor_epi64,
         _mm512_maskz_mov_epi64, _mm512_set1_epi64, _mm512_shuffle_epi32, _mm512_storeu_epi64,
-        _mm512_test_epi64_mask, _mm512_xor_si512,
+        _mm512_test_epi64_mask, _mm512_xor_si512, _pdep_u32, _pext_u32,
     };
     let broadcast = |k: u128| _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64));
     let ekeys = erk.map(broadcast);
@@ -266,6 +268,9 @@ fn extend_convert_vaes(
     // Bit 0 of each block (the control bit of an extended child), and 1 in every qword.
     let one = broadcast(1);
     let ones = _mm512_set1_epi64(1);
+    // The correction word's control bits as masks over the blocks' even bits.
+    let cw0 = 0x55 * (step.cw_ctrl[0] & 1);
+    let cw1 = 0x55 * (step.cw_ctrl[1] & 1);
     macro_rules! sigma {
         ($x:expr) => {{
             let x = $x;
@@ -300,18 +305,22 @@ fn extend_convert_vaes(
         ($parents:expr, $bits:expr, $r:expr) => {{
             let (parents, bits, r): (&[u32; FUSED], &[u8; FUSED], usize) = ($parents, $bits, $r);
             let p: [usize; 4] = core::array::from_fn(|j| parents[4 * r + j] as usize);
-            let mut bit_mask = 0u8;
-            let mut t_mask = 0u8;
-            for j in 0..4 {
-                bit_mask |= (bits[4 * r + j] & 1) << (2 * j);
-                t_mask |= (3 * (step.ctrl[p[j]] & 1)) << (2 * j);
-            }
-            let g = if p[1] == p[0] + 1 && p[2] == p[0] + 2 && p[3] == p[0] + 3 {
+            // Bit j of a 4-bit value to bit 2j (one mask bit per 128-bit block).
+            let spread = |x: u32| _pdep_u32(x, 0x55) as u8;
+            let four = |b: &[u8]| u32::from_le_bytes(b.try_into().unwrap_or_default());
+            let bit_mask = spread(_pext_u32(four(&bits[4 * r..4 * r + 4]), 0x0101_0101));
+            let (g, t_mask) = if p[1] == p[0] + 1 && p[2] == p[0] + 2 && p[3] == p[0] + 3 {
                 let run: &[u128; 4] = step.seeds[p[0]..p[0] + 4].try_into().unwrap_or(&[0; 4]);
+                let t = _pext_u32(four(&step.ctrl[p[0]..p[0] + 4]), 0x0101_0101);
                 // SAFETY: `run` is four u128s of the slice: the load reads exactly their 64
                 // bytes; unaligned access is allowed.
-                unsafe { _mm512_loadu_epi64(run.as_ptr().cast::<i64>()) }
+                let g = unsafe { _mm512_loadu_epi64(run.as_ptr().cast::<i64>()) };
+                (g, 3 * spread(t))
             } else {
+                let mut t_mask = 0u8;
+                for (j, &pj) in p.iter().enumerate() {
+                    t_mask |= (3 * (step.ctrl[pj] & 1)) << (2 * j);
+                }
                 let lanes: [__m128i; 4] = core::array::from_fn(|j| {
                     let seed: *const u128 = &step.seeds[p[j]];
                     // SAFETY: `seed` points to one u128 of the slice (the index was
@@ -321,9 +330,13 @@ fn extend_convert_vaes(
                 let mut g = _mm512_castsi128_si512(lanes[0]);
                 g = _mm512_inserti32x4::<1>(g, lanes[1]);
                 g = _mm512_inserti32x4::<2>(g, lanes[2]);
-                _mm512_inserti32x4::<3>(g, lanes[3])
+                (_mm512_inserti32x4::<3>(g, lanes[3]), t_mask)
             };
-            (_mm512_mask_xor_epi64(g, bit_mask, g, ones), t_mask)
+            (
+                _mm512_mask_xor_epi64(g, bit_mask, g, ones),
+                t_mask,
+                bit_mask,
+            )
         }};
     }
     // FUSED children (parents, bits): writes their control bits (as many as `out_ctrl`
@@ -335,17 +348,24 @@ fn extend_convert_vaes(
             let out_ctrl: &mut [u8] = $out_ctrl;
             let mut v = [ones; 4];
             let mut t_masks = [0u8; 4];
+            let mut bit_masks = [0u8; 4];
             for r in 0..4 {
-                (v[r], t_masks[r]) = gather!(parents, bits, r);
+                (v[r], t_masks[r], bit_masks[r]) = gather!(parents, bits, r);
             }
             hash!(ekeys, &mut v);
             for (r, y) in v.iter_mut().enumerate() {
-                let low = _mm512_test_epi64_mask(*y, one);
-                for j in 0..4 {
-                    let i = 4 * r + j;
-                    let t = (t_masks[r] >> (2 * j)) & 1;
-                    if let Some(o) = out_ctrl.get_mut(i) {
-                        *o = ((low >> (2 * j)) & 1) ^ (step.cw_ctrl[usize::from(bits[i] & 1)] & t);
+                // Control bits in the even mask bits: the extended child's, XOR the
+                // correction word's for the child's side where the parent's is set.
+                let cc = ((bit_masks[r] & cw1) | (!bit_masks[r] & cw0)) & t_masks[r];
+                let c = (_mm512_test_epi64_mask(*y, one) ^ cc) & 0x55;
+                let bytes = _pdep_u32(_pext_u32(u32::from(c), 0x55), 0x0101_0101).to_le_bytes();
+                match out_ctrl.get_mut(4 * r..4 * r + 4) {
+                    Some(dst) => dst.copy_from_slice(&bytes),
+                    None => {
+                        let dst = out_ctrl.iter_mut().skip(4 * r);
+                        for (o, b) in dst.zip(bytes) {
+                            *o = b;
+                        }
                     }
                 }
                 let corr = _mm512_maskz_mov_epi64(t_masks[r], cw_seed);
