@@ -450,6 +450,117 @@ fn p1600_x4_avx512(states: &mut State4) {
     }
 }
 
+/// The twelve rounds on eight states held in registers (`$regs`: a `[__m512i; 25]` place),
+/// expanded into each AVX-512 function that needs them (a function would not be inlined
+/// across the target-feature boundary, and its registers would go through memory).
+#[cfg(target_arch = "x86_64")]
+macro_rules! rounds8 {
+    ($regs:ident) => {{
+        use std::arch::x86_64::{
+            _mm512_rol_epi64, _mm512_set1_epi64, _mm512_ternarylogic_epi64, _mm512_xor_si512,
+        };
+        // Truth table of `vpternlogq` over (a, b, c) = (0xf0, 0xcc, 0xaa) for a ^ (!b & c).
+        const CHI: i32 = 0xd2;
+        macro_rules! xor {
+            ($a:expr, $b:expr) => {
+                _mm512_xor_si512($a, $b)
+            };
+        }
+        macro_rules! rotl {
+            ($x:expr, $n:literal) => {
+                _mm512_rol_epi64::<$n>($x)
+            };
+        }
+        macro_rules! round {
+            ($a:ident, $e:ident, $rc:expr) => {{
+                let a = &$a;
+                let c = [
+                    xor!(xor!(xor!(xor!(a[0], a[5]), a[10]), a[15]), a[20]),
+                    xor!(xor!(xor!(xor!(a[1], a[6]), a[11]), a[16]), a[21]),
+                    xor!(xor!(xor!(xor!(a[2], a[7]), a[12]), a[17]), a[22]),
+                    xor!(xor!(xor!(xor!(a[3], a[8]), a[13]), a[18]), a[23]),
+                    xor!(xor!(xor!(xor!(a[4], a[9]), a[14]), a[19]), a[24]),
+                ];
+                let d = [
+                    xor!(c[4], rotl!(c[1], 1)),
+                    xor!(c[0], rotl!(c[2], 1)),
+                    xor!(c[1], rotl!(c[3], 1)),
+                    xor!(c[2], rotl!(c[4], 1)),
+                    xor!(c[3], rotl!(c[0], 1)),
+                ];
+                macro_rules! row {
+                    ($y:literal, $b:expr) => {{
+                        let b = $b;
+                        $e[5 * $y] = _mm512_ternarylogic_epi64::<CHI>(b[0], b[1], b[2]);
+                        $e[5 * $y + 1] = _mm512_ternarylogic_epi64::<CHI>(b[1], b[2], b[3]);
+                        $e[5 * $y + 2] = _mm512_ternarylogic_epi64::<CHI>(b[2], b[3], b[4]);
+                        $e[5 * $y + 3] = _mm512_ternarylogic_epi64::<CHI>(b[3], b[4], b[0]);
+                        $e[5 * $y + 4] = _mm512_ternarylogic_epi64::<CHI>(b[4], b[0], b[1]);
+                    }};
+                }
+                row!(
+                    0,
+                    [
+                        xor!(a[0], d[0]),
+                        rotl!(xor!(a[6], d[1]), 44),
+                        rotl!(xor!(a[12], d[2]), 43),
+                        rotl!(xor!(a[18], d[3]), 21),
+                        rotl!(xor!(a[24], d[4]), 14),
+                    ]
+                );
+                $e[0] = xor!($e[0], _mm512_set1_epi64($rc as i64));
+                row!(
+                    1,
+                    [
+                        rotl!(xor!(a[3], d[3]), 28),
+                        rotl!(xor!(a[9], d[4]), 20),
+                        rotl!(xor!(a[10], d[0]), 3),
+                        rotl!(xor!(a[16], d[1]), 45),
+                        rotl!(xor!(a[22], d[2]), 61),
+                    ]
+                );
+                row!(
+                    2,
+                    [
+                        rotl!(xor!(a[1], d[1]), 1),
+                        rotl!(xor!(a[7], d[2]), 6),
+                        rotl!(xor!(a[13], d[3]), 25),
+                        rotl!(xor!(a[19], d[4]), 8),
+                        rotl!(xor!(a[20], d[0]), 18),
+                    ]
+                );
+                row!(
+                    3,
+                    [
+                        rotl!(xor!(a[4], d[4]), 27),
+                        rotl!(xor!(a[5], d[0]), 36),
+                        rotl!(xor!(a[11], d[1]), 10),
+                        rotl!(xor!(a[17], d[2]), 15),
+                        rotl!(xor!(a[23], d[3]), 56),
+                    ]
+                );
+                row!(
+                    4,
+                    [
+                        rotl!(xor!(a[2], d[2]), 62),
+                        rotl!(xor!(a[8], d[3]), 55),
+                        rotl!(xor!(a[14], d[4]), 39),
+                        rotl!(xor!(a[15], d[0]), 41),
+                        rotl!(xor!(a[21], d[1]), 2),
+                    ]
+                );
+            }};
+        }
+        let mut a = $regs;
+        let mut e = a;
+        for rc in RC.chunks_exact(2) {
+            round!(a, e, rc[0]);
+            round!(e, a, rc[1]);
+        }
+        $regs = a;
+    }};
+}
+
 /// Keccak-p[1600, 12] on eight states with AVX-512F on 512-bit registers: the round of
 /// [`p1600_x4_avx512`] on one register per lane of eight states. On the AMD host, which runs
 /// 512-bit operations as two 256-bit halves, it still measured 10 to 20 % more permutations
@@ -462,7 +573,7 @@ fn p1600_x8_avx512(states: &mut State8) {
         let l = states[i].map(|w| w as i64);
         _mm512_set_epi64(l[7], l[6], l[5], l[4], l[3], l[2], l[1], l[0])
     });
-    rounds8(&mut a);
+    rounds8!(a);
     store8(&a, states);
 }
 
@@ -501,116 +612,8 @@ fn p1600_x8_seeded_avx512(base: &State, at: usize, inject: &[[u64; 8]; 3], out: 
             *reg = _mm512_xor_si512(*reg, v);
         }
     }
-    rounds8(&mut a);
+    rounds8!(a);
     store8(&a, out);
-}
-
-/// The twelve rounds on eight states held in registers.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512vl")]
-fn rounds8(regs: &mut [core::arch::x86_64::__m512i; 25]) {
-    use std::arch::x86_64::{
-        _mm512_rol_epi64, _mm512_set1_epi64, _mm512_ternarylogic_epi64, _mm512_xor_si512,
-    };
-    // Truth table of `vpternlogq` over (a, b, c) = (0xf0, 0xcc, 0xaa) for a ^ (!b & c).
-    const CHI: i32 = 0xd2;
-    macro_rules! xor {
-        ($a:expr, $b:expr) => {
-            _mm512_xor_si512($a, $b)
-        };
-    }
-    macro_rules! rotl {
-        ($x:expr, $n:literal) => {
-            _mm512_rol_epi64::<$n>($x)
-        };
-    }
-    macro_rules! round {
-        ($a:ident, $e:ident, $rc:expr) => {{
-            let a = &$a;
-            let c = [
-                xor!(xor!(xor!(xor!(a[0], a[5]), a[10]), a[15]), a[20]),
-                xor!(xor!(xor!(xor!(a[1], a[6]), a[11]), a[16]), a[21]),
-                xor!(xor!(xor!(xor!(a[2], a[7]), a[12]), a[17]), a[22]),
-                xor!(xor!(xor!(xor!(a[3], a[8]), a[13]), a[18]), a[23]),
-                xor!(xor!(xor!(xor!(a[4], a[9]), a[14]), a[19]), a[24]),
-            ];
-            let d = [
-                xor!(c[4], rotl!(c[1], 1)),
-                xor!(c[0], rotl!(c[2], 1)),
-                xor!(c[1], rotl!(c[3], 1)),
-                xor!(c[2], rotl!(c[4], 1)),
-                xor!(c[3], rotl!(c[0], 1)),
-            ];
-            macro_rules! row {
-                ($y:literal, $b:expr) => {{
-                    let b = $b;
-                    $e[5 * $y] = _mm512_ternarylogic_epi64::<CHI>(b[0], b[1], b[2]);
-                    $e[5 * $y + 1] = _mm512_ternarylogic_epi64::<CHI>(b[1], b[2], b[3]);
-                    $e[5 * $y + 2] = _mm512_ternarylogic_epi64::<CHI>(b[2], b[3], b[4]);
-                    $e[5 * $y + 3] = _mm512_ternarylogic_epi64::<CHI>(b[3], b[4], b[0]);
-                    $e[5 * $y + 4] = _mm512_ternarylogic_epi64::<CHI>(b[4], b[0], b[1]);
-                }};
-            }
-            row!(
-                0,
-                [
-                    xor!(a[0], d[0]),
-                    rotl!(xor!(a[6], d[1]), 44),
-                    rotl!(xor!(a[12], d[2]), 43),
-                    rotl!(xor!(a[18], d[3]), 21),
-                    rotl!(xor!(a[24], d[4]), 14),
-                ]
-            );
-            $e[0] = xor!($e[0], _mm512_set1_epi64($rc as i64));
-            row!(
-                1,
-                [
-                    rotl!(xor!(a[3], d[3]), 28),
-                    rotl!(xor!(a[9], d[4]), 20),
-                    rotl!(xor!(a[10], d[0]), 3),
-                    rotl!(xor!(a[16], d[1]), 45),
-                    rotl!(xor!(a[22], d[2]), 61),
-                ]
-            );
-            row!(
-                2,
-                [
-                    rotl!(xor!(a[1], d[1]), 1),
-                    rotl!(xor!(a[7], d[2]), 6),
-                    rotl!(xor!(a[13], d[3]), 25),
-                    rotl!(xor!(a[19], d[4]), 8),
-                    rotl!(xor!(a[20], d[0]), 18),
-                ]
-            );
-            row!(
-                3,
-                [
-                    rotl!(xor!(a[4], d[4]), 27),
-                    rotl!(xor!(a[5], d[0]), 36),
-                    rotl!(xor!(a[11], d[1]), 10),
-                    rotl!(xor!(a[17], d[2]), 15),
-                    rotl!(xor!(a[23], d[3]), 56),
-                ]
-            );
-            row!(
-                4,
-                [
-                    rotl!(xor!(a[2], d[2]), 62),
-                    rotl!(xor!(a[8], d[3]), 55),
-                    rotl!(xor!(a[14], d[4]), 39),
-                    rotl!(xor!(a[15], d[0]), 41),
-                    rotl!(xor!(a[21], d[1]), 2),
-                ]
-            );
-        }};
-    }
-    let mut a = *regs;
-    let mut e = a;
-    for rc in RC.chunks_exact(2) {
-        round!(a, e, rc[0]);
-        round!(e, a, rc[1]);
-    }
-    *regs = a;
 }
 
 /// `true` when [`p1600_x4`] runs the AVX2 path on this CPU.
