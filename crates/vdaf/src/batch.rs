@@ -31,6 +31,7 @@ use zeroize::Zeroize;
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement, SketchSums255};
+use crate::field512::{self, LeafBlock};
 use crate::idpf::{EvalScratch, LeafWalk, PrefixTree};
 use crate::poplar1::{
     AggregateShare, AggregationParam, FieldVec, InputShare, LEAF_CHUNK, NONCE_SIZE, Poplar1,
@@ -426,6 +427,9 @@ struct GroupScratch {
     values: Vec<[Field255; 2]>,
     /// One chunk of verification randomness per report of the group.
     rs: Vec<Field255>,
+    /// One chunk of leaf values per report of the group, in blocks of eight (where the CPU
+    /// has AVX-512: [`LeafWalk::next_blocks`]); wiped on drop.
+    blocks: Vec<LeafBlock>,
 }
 
 impl Drop for GroupScratch {
@@ -824,15 +828,29 @@ impl Poplar1 {
 
         gs.values.resize(GROUP * LEAF_CHUNK, [Field255::ZERO; 2]);
         gs.rs.resize(GROUP * LEAF_CHUNK, Field255::ZERO);
+        // Blocks of eight leaves where the CPU has AVX-512, so that the values reach the
+        // sketch in the layout they are computed in.
+        let use_blocks = field512::leaf_blocks_available();
+        if use_blocks {
+            gs.blocks
+                .resize(GROUP * LEAF_CHUNK / 8, LeafBlock::default());
+        }
         let mut sums: [SketchSums255; GROUP] = Default::default();
         let mut offsets = [0usize; GROUP];
         loop {
             let mut got = [0usize; GROUP];
             let chunks = gs.values.chunks_exact_mut(LEAF_CHUNK);
+            let mut blocks = gs.blocks.chunks_exact_mut(LEAF_CHUNK / 8);
             for (k, ((_, entry, tree), values)) in live.iter().zip(chunks).enumerate() {
-                let public_share = &entry.shares.0.0;
-                got[k] =
-                    gs.walks[k].next_chunk(agg_id, public_share, &entry.walk.keys, tree, values);
+                let (ps, keys, walk) = (&entry.shares.0.0, &entry.walk.keys, &mut gs.walks[k]);
+                let from_blocks = match blocks.next() {
+                    Some(b) if use_blocks => walk.next_blocks(agg_id, ps, keys, tree, b),
+                    _ => None,
+                };
+                got[k] = match from_blocks {
+                    Some(n) => n,
+                    None => walk.next_chunk(agg_id, ps, keys, tree, values),
+                };
             }
             if got.iter().all(|g| *g == 0) {
                 break;
@@ -844,13 +862,21 @@ impl Poplar1 {
             });
             streams.next_vecs(&mut outs);
             for k in 0..live.len() {
-                let values = &gs.values[k * LEAF_CHUNK..][..got[k]];
-                sums[k].add_chunk(values, outs[k]);
                 let Some(dest) = acc.get_mut(offsets[k]..offsets[k] + got[k]) else {
                     continue;
                 };
-                for (a, v) in dest.iter_mut().zip(values) {
-                    *a += v[0];
+                if use_blocks {
+                    let blocks = &gs.blocks[k * LEAF_CHUNK / 8..(k + 1) * LEAF_CHUNK / 8];
+                    sums[k].add_blocks(blocks, outs[k]);
+                    for (i, a) in dest.iter_mut().enumerate() {
+                        *a += blocks[i / 8].first(i % 8);
+                    }
+                } else {
+                    let values = &gs.values[k * LEAF_CHUNK..][..got[k]];
+                    sums[k].add_chunk(values, outs[k]);
+                    for (a, v) in dest.iter_mut().zip(values) {
+                        *a += v[0];
+                    }
                 }
                 offsets[k] += got[k];
             }

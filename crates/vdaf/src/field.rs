@@ -510,6 +510,18 @@ impl SketchSums255 {
         }
     }
 
+    /// [`Self::add_chunk`] on candidates held in blocks of eight ([`field512::LeafBlock`]):
+    /// candidate `i` is leaf `i % 8` of `blocks[i / 8]`, with randomness `rs[i]`.
+    pub fn add_blocks(&mut self, blocks: &[field512::LeafBlock], rs: &[Field255]) {
+        if field512::add_sketch_blocks(blocks, rs, &mut self.sums) {
+            return;
+        }
+        for (i, r) in rs.iter().enumerate().take(8 * blocks.len()) {
+            let [y, z] = blocks[i / 8].get(i % 8);
+            self.add(r, &y, &z);
+        }
+    }
+
     /// [`Self::add_chunk`] with 64-bit schoolbook products, one candidate at a time.
     pub(crate) fn add_chunk_schoolbook(&mut self, values: &[[Field255; 2]], rs: &[Field255]) {
         for (v, r) in values.iter().zip(rs) {

@@ -3,7 +3,7 @@
 //! leaf values, and section 8.2.3, Poplar1's `verify_init` sketch) that cost the most once the
 //! hashing is fast.
 //!
-//! - [`leaf_outputs`]: eight leaves' value shares from their `convert` outputs (eight
+//! - [`leaf_block`]: eight leaves' value shares from their `convert` outputs (eight
 //!   TurboSHAKE states, lane-interleaved as the eight-way permutation leaves them, so that
 //!   limb `j` of the eight values is one register): the canonicity check of the draft's
 //!   rejection sampling, `w + t cw` and the helper's negation, with carries through mask
@@ -28,7 +28,7 @@
 //! through a pointer to exactly the eight `u64`s it covers.
 #![allow(unsafe_code)]
 
-use crate::field::{Field255, FieldElement};
+use crate::field::Field255;
 use crate::keccak::State8;
 
 /// Limbs of the wide sums (640 bits: the sum of 2^16 products of 260 x 255 bits and more).
@@ -37,6 +37,44 @@ pub const WIDE: usize = 10;
 /// Candidates between two flushes of the lanes (32 groups of eight): a lane position gains
 /// less than 10 * 2^52 per group, so 8 lanes of 32 groups stay below 2^64.
 const FLUSH: usize = 256;
+
+/// The value shares of eight leaves, limb-major: `y[j][k]` is limb `j` (little-endian, 64
+/// bits) of leaf `k`'s first value, `z[j][k]` of its second. The layout the eight-way
+/// permutation leaves the leaves' `convert` outputs in, and the one the sketch loads, so
+/// that values go from one to the other without transposing. Secret: wiped on drop.
+#[derive(Clone, Default)]
+pub struct LeafBlock {
+    y: [[u64; 8]; 4],
+    z: [[u64; 8]; 4],
+}
+
+impl LeafBlock {
+    /// Leaf `k`'s value pair.
+    pub fn get(&self, k: usize) -> [Field255; 2] {
+        [&self.y, &self.z].map(|l| Field255::from_reduced_limbs(core::array::from_fn(|j| l[j][k])))
+    }
+
+    /// Sets leaf `k`'s value pair.
+    pub fn set(&mut self, k: usize, v: &[Field255; 2]) {
+        let (y, z) = (v[0].limbs(), v[1].limbs());
+        for j in 0..4 {
+            self.y[j][k] = y[j];
+            self.z[j][k] = z[j];
+        }
+    }
+
+    /// Leaf `k`'s first value (the output share's).
+    pub fn first(&self, k: usize) -> Field255 {
+        Field255::from_reduced_limbs(core::array::from_fn(|j| self.y[j][k]))
+    }
+}
+
+impl Drop for LeafBlock {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.y);
+        zeroize::Zeroize::zeroize(&mut self.z);
+    }
+}
 
 /// `true` when this CPU has AVX-512F, AVX-512DQ and AVX-512 IFMA (detected at run time).
 pub fn available() -> bool {
@@ -56,16 +94,38 @@ pub fn available() -> bool {
 /// `s1` and `r_i z_i` to `s2`, where `values[i] = (y_i, z_i)` and `rs[i] = r_i`. Returns
 /// `false` (and adds nothing) where the CPU lacks IFMA.
 pub fn add_sketch(values: &[[Field255; 2]], rs: &[Field255], sums: &mut [[u64; WIDE]; 3]) -> bool {
+    if !available() {
+        return false;
+    }
+    let mut blocks: Vec<LeafBlock> = vec![LeafBlock::default(); FLUSH / 8];
+    for (v, r) in values.chunks(FLUSH).zip(rs.chunks(FLUSH)) {
+        for (i, x) in v.iter().enumerate() {
+            blocks[i / 8].set(i % 8, x);
+        }
+        add_sketch_blocks(&blocks, r, sums);
+    }
+    true
+}
+
+/// [`add_sketch`] on candidates held in blocks: candidate `i` is leaf `i % 8` of
+/// `blocks[i / 8]`, for `i < rs.len()` (lanes past it are ignored). Returns `false` (and adds
+/// nothing) where the CPU lacks IFMA.
+pub fn add_sketch_blocks(
+    blocks: &[LeafBlock],
+    rs: &[Field255],
+    sums: &mut [[u64; WIDE]; 3],
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if available() {
-        for (v, r) in values.chunks(FLUSH).zip(rs.chunks(FLUSH)) {
+        let n = rs.len().min(8 * blocks.len());
+        for (b, r) in blocks.chunks(FLUSH / 8).zip(rs[..n].chunks(FLUSH)) {
             // SAFETY: `sketch_ifma` requires AVX-512F, AVX-512DQ and AVX-512 IFMA only,
             // which `available` has just confirmed.
-            unsafe { sketch_ifma(v, r, sums) };
+            unsafe { sketch_ifma(b, r, sums) };
         }
         return true;
     }
-    let _ = (values, rs, sums);
+    let _ = (blocks, rs, sums);
     false
 }
 
@@ -81,50 +141,41 @@ fn avx512f() -> bool {
     }
 }
 
-/// The value shares of up to eight leaves from their `convert` states `st` (lanes 2 to 5 and
-/// 6 to 9 of state `k`: the two 32-byte candidates for `w_k`, top bit cleared): writes
-/// `out[k] = w_k + t_k cw` (negated when `negate`) for `k < out.len()`, where
-/// `t_k = ctrl[k] & 1`. Returns the lanes whose candidates were not canonical (the draft
-/// then reads further; the caller recomputes those lanes), or `None`, writing nothing,
-/// where the CPU lacks AVX-512F.
-pub fn leaf_outputs(
+/// `true` when [`leaf_block`] runs on this CPU (AVX-512F).
+pub fn leaf_blocks_available() -> bool {
+    avx512f()
+}
+
+/// The value shares of eight leaves from their `convert` states `st` (lanes 2 to 5 and 6 to 9
+/// of state `k`: the two 32-byte candidates for `w_k`, top bit cleared) into `block`:
+/// `w_k + t_k cw`, negated when `negate`, where `t_k = ctrl[k] & 1` (lanes past
+/// `ctrl.len()` are computed with `t = 0`, for the caller to ignore). Returns the lanes whose
+/// candidates were not canonical (the draft then reads further: the caller recomputes those
+/// lanes, which hold zero), or `None`, writing nothing, where the CPU lacks AVX-512F.
+pub fn leaf_block(
     st: &State8,
     ctrl: &[u8],
     cw: &[Field255; 2],
     negate: bool,
-    out: &mut [[Field255; 2]],
+    block: &mut LeafBlock,
 ) -> Option<u8> {
-    let n = out.len().min(ctrl.len()).min(8);
     #[cfg(target_arch = "x86_64")]
     if avx512f() {
         let mut t = 0u8;
-        for (k, c) in ctrl.iter().take(n).enumerate() {
+        for (k, c) in ctrl.iter().take(8).enumerate() {
             t |= (c & 1) << k;
         }
-        let mut limbs = [[[0u64; 8]; 4]; 2];
         // SAFETY: `leaf_values_avx512` requires AVX-512F only, just confirmed.
-        let bad = unsafe { leaf_values_avx512(st, t, cw, negate, &mut limbs) };
-        for (k, o) in out.iter_mut().take(n).enumerate() {
-            for (v, l) in o.iter_mut().zip(&limbs) {
-                // A rejected lane's limbs are not a field element: zero until recomputed.
-                *v = if bad >> k & 1 == 1 {
-                    Field255::ZERO
-                } else {
-                    Field255::from_reduced_limbs([l[0][k], l[1][k], l[2][k], l[3][k]])
-                };
-            }
-        }
-        for l in limbs.iter_mut() {
-            zeroize::Zeroize::zeroize(l);
-        }
+        let bad = unsafe { leaf_values_avx512(st, t, cw, negate, block) };
+        let n = ctrl.len().min(8);
         return Some(bad & (((1u16 << n) - 1) as u8));
     }
-    let _ = (st, ctrl, cw, negate, out, n);
+    let _ = (st, ctrl, cw, negate, block);
     None
 }
 
-/// [`leaf_outputs`] into limb-major arrays: `limbs[v][j][k]` is limb `j` of value `v` of
-/// leaf `k`. Returns the mask of lanes with a non-canonical candidate.
+/// [`leaf_block`] once the control bits are a mask. Returns the mask of lanes with a
+/// non-canonical candidate, whose values it sets to zero.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 fn leaf_values_avx512(
@@ -132,7 +183,7 @@ fn leaf_values_avx512(
     t: u8,
     cw: &[Field255; 2],
     negate: bool,
-    limbs: &mut [[[u64; 8]; 4]; 2],
+    block: &mut LeafBlock,
 ) -> u8 {
     use std::arch::x86_64::{
         __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpeq_epi64_mask,
@@ -167,6 +218,7 @@ fn leaf_values_avx512(
         (out, borrow)
     };
     let mut bad = 0u8;
+    let mut ys = [[ones; 4]; 2];
     for (v, base) in [2usize, 6].into_iter().enumerate() {
         let mut w: [__m512i; 4] = core::array::from_fn(|j| load(&st[base + j]));
         w[3] = _mm512_and_si512(w[3], p[3]);
@@ -199,7 +251,11 @@ fn leaf_values_avx512(
             let is_p = (0..4).fold(0xffu8, |m, j| m & _mm512_cmpeq_epi64_mask(n[j], p[j]));
             y = core::array::from_fn(|j| _mm512_maskz_mov_epi64(!is_p, n[j]));
         }
-        for (dst, reg) in limbs[v].iter_mut().zip(y) {
+        ys[v] = y;
+    }
+    for (dst, y) in [&mut block.y, &mut block.z].into_iter().zip(ys) {
+        for (dst, reg) in dst.iter_mut().zip(y) {
+            let reg = _mm512_maskz_mov_epi64(!bad, reg);
             // SAFETY: `dst` is eight u64s: the store writes exactly their 64 bytes.
             unsafe { _mm512_storeu_epi64(dst.as_mut_ptr().cast::<i64>(), reg) };
         }
@@ -227,13 +283,13 @@ fn add_shifted(acc: &mut [u64; WIDE], x: u64, shift: usize) {
 /// At most [`FLUSH`] candidates.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512ifma")]
-fn sketch_ifma(values: &[[Field255; 2]], rs: &[Field255], sums: &mut [[u64; WIDE]; 3]) {
+fn sketch_ifma(blocks: &[LeafBlock], rs: &[Field255], sums: &mut [[u64; WIDE]; 3]) {
     use std::arch::x86_64::{
         __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_madd52hi_epu64, _mm512_madd52lo_epu64,
         _mm512_mullo_epi64, _mm512_or_si512, _mm512_reduce_add_epi64, _mm512_set_epi64,
         _mm512_set1_epi64, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_srli_epi64,
     };
-    debug_assert!(values.len() <= FLUSH && rs.len() == values.len());
+    debug_assert!(rs.len() <= FLUSH && rs.len() <= 8 * blocks.len());
     let mask = _mm512_set1_epi64((1i64 << 52) - 1);
     let k608 = _mm512_set1_epi64(608);
     let zero = _mm512_setzero_si512();
@@ -290,22 +346,17 @@ fn sketch_ifma(values: &[[Field255; 2]], rs: &[Field255], sums: &mut [[u64; WIDE
     }
 
     let mut acc = [[zero; 11]; 3];
-    for (vs, rr) in values.chunks(8).zip(rs.chunks(8)) {
-        // Transpose (zeros past the end contribute nothing: r = 0).
+    for (block, rr) in blocks.iter().zip(rs.chunks(8)) {
+        // The randomness transposed (zeros past the end: those lanes contribute nothing).
         let mut r64 = [[0u64; 8]; 4];
-        let mut y64 = [[0u64; 8]; 4];
-        let mut z64 = [[0u64; 8]; 4];
-        for (k, (v, r)) in vs.iter().zip(rr).enumerate() {
-            let (r, y, z) = (r.limbs(), v[0].limbs(), v[1].limbs());
-            for j in 0..4 {
-                r64[j][k] = r[j];
-                y64[j][k] = y[j];
-                z64[j][k] = z[j];
+        for (k, r) in rr.iter().enumerate() {
+            for (j, l) in r.limbs().into_iter().enumerate() {
+                r64[j][k] = l;
             }
         }
         let r = to52!(&r64);
-        let y = to52!(&y64);
-        let z = to52!(&z64);
+        let y = to52!(&block.y);
+        let z = to52!(&block.z);
         mul_acc!(&mut acc[0], &r, &y);
         mul_acc!(&mut acc[2], &r, &z);
 
@@ -339,7 +390,7 @@ fn sketch_ifma(values: &[[Field255; 2]], rs: &[Field255], sums: &mut [[u64; WIDE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::field::SketchSums255;
+    use crate::field::{FieldElement, SketchSums255};
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
@@ -359,7 +410,7 @@ mod tests {
 
     #[test]
     #[allow(clippy::needless_range_loop)] // lanes are indexed across the state's rows
-    fn leaf_outputs_agree_with_the_scalar_arithmetic_at_the_edges() {
+    fn leaf_blocks_agree_with_the_scalar_arithmetic_at_the_edges() {
         if !avx512f() {
             eprintln!("no AVX-512F on this CPU: the scalar leaf outputs run instead");
             return;
@@ -398,8 +449,8 @@ mod tests {
             let ctrl: Vec<u8> = (0..8).map(|_| rng.random_range(0..2)).collect();
             let negate = round % 3 == 0;
             let n = 1 + round % 8;
-            let mut out = vec![[Field255::ZERO; 2]; n];
-            let Some(bad) = leaf_outputs(&st, &ctrl, &cw, negate, &mut out) else {
+            let mut block = LeafBlock::default();
+            let Some(bad) = leaf_block(&st, &ctrl[..n], &cw, negate, &mut block) else {
                 panic!("AVX-512F available but no outputs");
             };
             for k in 0..n {
@@ -410,13 +461,18 @@ mod tests {
                 let rejected = w.iter().any(|x| x.is_none());
                 assert_eq!(bad >> k & 1 == 1, rejected, "round {round} lane {k}");
                 if rejected {
+                    assert_eq!(
+                        block.get(k),
+                        [Field255::ZERO; 2],
+                        "rejected lane {k} is zero"
+                    );
                     continue;
                 }
                 for (v, wv) in w.iter().enumerate() {
                     let Some(wv) = wv else { continue };
                     let sum = if ctrl[k] == 1 { *wv + cw[v] } else { *wv };
                     let want = if negate { -sum } else { sum };
-                    assert_eq!(out[k][v], want, "round {round} lane {k} value {v}");
+                    assert_eq!(block.get(k)[v], want, "round {round} lane {k} value {v}");
                 }
             }
             assert_eq!(

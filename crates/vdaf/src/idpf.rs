@@ -24,7 +24,7 @@ use zeroize::Zeroize;
 
 use crate::error::VdafError;
 use crate::field::{Field64, Field255, FieldElement};
-use crate::field512;
+use crate::field512::{self, LeafBlock};
 use crate::vaes;
 use crate::xof::{
     FixedKeyAes128, HASH_CHUNK, SeededXof, XofTurboShake128, counter_block, wipe_blocks,
@@ -757,12 +757,101 @@ impl LeafWalk {
         tree: &PrefixTree,
         out: &mut [[Field255; 2]],
     ) -> usize {
+        let n = self.extend_chunk(public_share, keys, tree, out.len());
+        let cw = &public_share.leaf;
+        let negate = Choice::from(agg_id & 1);
+        let mut st = [[0u64; 8]; 25];
+        let mut block = LeafBlock::default();
+        for (g, group) in self.conv.chunks(8).enumerate() {
+            let mut seeds = [0u128; 8];
+            seeds[..group.len()].copy_from_slice(group);
+            keys.leaf_convert_xof.hash_x8(&seeds, &mut st);
+            let at = 8 * g;
+            let ctrl = &self.ctrl[at..at + group.len()];
+            let outs = &mut out[at..at + group.len()];
+            if let Some(bad) =
+                field512::leaf_block(&st, ctrl, &cw.value, agg_id & 1 == 1, &mut block)
+            {
+                for (k, o) in outs.iter_mut().enumerate() {
+                    *o = if bad >> k & 1 == 1 {
+                        // Rejected candidates: the draft reads on (rare).
+                        node_output(&vartime_slow_leaf_value(&st, k), &cw.value, ctrl[k], negate)
+                    } else {
+                        block.get(k)
+                    };
+                }
+                continue;
+            }
+            for (k, o) in outs.iter_mut().enumerate() {
+                let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
+                let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);
+                let w = match (first, second) {
+                    (Some(a), Some(b)) => [a, b],
+                    _ => vartime_slow_leaf_value(&st, k),
+                };
+                *o = node_output(&w, &cw.value, ctrl[k], negate);
+            }
+        }
+        for lane in st.iter_mut() {
+            lane.zeroize();
+        }
+        n
+    }
+
+    /// [`Self::next_chunk`] into blocks of eight leaves (candidate `i` of the chunk is leaf
+    /// `i % 8` of `blocks[i / 8]`; lanes past the count hold junk), at most `8 * blocks.len()`
+    /// candidates; `None`, consuming nothing, where the CPU lacks AVX-512F. The layout
+    /// [`crate::field::SketchSums255::add_blocks`] reads without transposing.
+    pub fn next_blocks(
+        &mut self,
+        agg_id: u8,
+        public_share: &IdpfPublicShare,
+        keys: &NodeKeys,
+        tree: &PrefixTree,
+        blocks: &mut [LeafBlock],
+    ) -> Option<usize> {
+        if !field512::leaf_blocks_available() {
+            return None;
+        }
+        let n = self.extend_chunk(public_share, keys, tree, 8 * blocks.len());
+        let cw = &public_share.leaf;
+        let negate = Choice::from(agg_id & 1);
+        let mut st = [[0u64; 8]; 25];
+        for ((group, ctrl), block) in self.conv.chunks(8).zip(self.ctrl.chunks(8)).zip(blocks) {
+            let mut seeds = [0u128; 8];
+            seeds[..group.len()].copy_from_slice(group);
+            keys.leaf_convert_xof.hash_x8(&seeds, &mut st);
+            let bad = field512::leaf_block(&st, ctrl, &cw.value, agg_id & 1 == 1, block)?;
+            for k in (0..ctrl.len()).filter(|k| bad >> k & 1 == 1) {
+                // Rejected candidates: the draft reads on (rare).
+                let w = vartime_slow_leaf_value(&st, k);
+                block.set(k, &node_output(&w, &cw.value, ctrl[k], negate));
+            }
+        }
+        for lane in st.iter_mut() {
+            lane.zeroize();
+        }
+        Some(n)
+    }
+
+    /// The first half of a chunk of at most `max` candidates (fewer where that keeps two
+    /// siblings in one chunk): extends their parents and corrects the children, leaving the
+    /// children's seeds in `self.conv` and control bits in `self.ctrl`; returns how many.
+    fn extend_chunk(
+        &mut self,
+        public_share: &IdpfPublicShare,
+        keys: &NodeKeys,
+        tree: &PrefixTree,
+        max: usize,
+    ) -> usize {
+        self.conv.clear();
+        self.ctrl.clear();
         let Some(depth) = tree.depths.last() else {
             return 0;
         };
         let total = depth.parent.len();
         let start = self.next;
-        let mut end = (start + out.len()).min(total);
+        let mut end = (start + max).min(total);
         // Do not split two siblings (their parent would be extended twice).
         if end < total && end >= start + 2 && depth.parent[end] == depth.parent[end - 1] {
             end -= 1;
@@ -786,11 +875,12 @@ impl LeafWalk {
                     .push([lanes_u128(&st, 0, k), lanes_u128(&st, 2, k)]);
             }
         }
+        for lane in st.iter_mut() {
+            lane.zeroize();
+        }
 
         // Correct the children.
         let cw_seed = u128::from_le_bytes(cw.seed);
-        self.conv.clear();
-        self.ctrl.clear();
         for j in start..end {
             let p = depth.parent[j] as usize;
             let bit = usize::from(depth.bit[j]);
@@ -799,40 +889,6 @@ impl LeafWalk {
             self.ctrl
                 .push((child as u8 & 1) ^ (cw.ctrl[bit] & t_parent));
             self.conv.push((child & !1) ^ (cw_seed & mask128(t_parent)));
-        }
-
-        // Convert (16 bytes of next seed, unused at the leaves, then two Field255), eight per
-        // permutation; y = w + t * cw_value, negated for the helper.
-        let negate = Choice::from(agg_id & 1);
-        for (g, group) in self.conv.chunks(8).enumerate() {
-            let mut seeds = [0u128; 8];
-            seeds[..group.len()].copy_from_slice(group);
-            keys.leaf_convert_xof.hash_x8(&seeds, &mut st);
-            let at = 8 * g;
-            let ctrl = &self.ctrl[at..at + group.len()];
-            let outs = &mut out[at..at + group.len()];
-            let helper = bool::from(negate);
-            if let Some(bad) = field512::leaf_outputs(&st, ctrl, &cw.value, helper, outs) {
-                // Lanes whose candidates were rejected: the draft reads on (rare).
-                for k in (0..group.len()).filter(|k| bad >> k & 1 == 1) {
-                    let w = vartime_slow_leaf_value(&st, k);
-                    outs[k] = node_output(&w, &cw.value, ctrl[k], negate);
-                }
-                continue;
-            }
-            for k in 0..group.len() {
-                let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
-                let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);
-                let w = match (first, second) {
-                    (Some(a), Some(b)) => [a, b],
-                    _ => vartime_slow_leaf_value(&st, k),
-                };
-                let i = 8 * g + k;
-                out[i] = node_output(&w, &cw.value, self.ctrl[i], negate);
-            }
-        }
-        for lane in st.iter_mut() {
-            lane.zeroize();
         }
         self.next = end;
         end - start
