@@ -430,11 +430,32 @@ struct GroupScratch {
     /// One chunk of leaf values per report of the group, in blocks of eight (where the CPU
     /// has AVX-512: [`LeafWalk::next_blocks`]); wiped on drop.
     blocks: Vec<LeafBlock>,
+    /// With blocks: this worker's sum of the leaf output shares, block by block (candidate
+    /// `i` in lane `i % 8` of `acc_blocks[i / 8]`, limb-major), added to its accumulator once
+    /// at the end ([`Self::flush_into`]).
+    acc_blocks: Vec<[[u64; 8]; 4]>,
+}
+
+impl GroupScratch {
+    /// Adds the block sums into `acc` (the worker's accumulator) and clears them.
+    fn flush_into(&mut self, acc: &mut FieldVec) {
+        if let FieldVec::Leaf(acc) = acc {
+            for (i, a) in acc.iter_mut().enumerate() {
+                let Some(block) = self.acc_blocks.get(i / 8) else {
+                    break;
+                };
+                *a += Field255::from_reduced_limbs(core::array::from_fn(|j| block[j][i % 8]));
+            }
+        }
+        self.acc_blocks.zeroize();
+        self.acc_blocks.clear();
+    }
 }
 
 impl Drop for GroupScratch {
     fn drop(&mut self) {
         self.values.zeroize();
+        self.acc_blocks.zeroize();
     }
 }
 
@@ -604,7 +625,10 @@ impl Poplar1 {
                     (scratch, acc)
                 },
             )
-            .map(|(_, acc)| acc)
+            .map(|(mut scratch, mut acc)| {
+                scratch.flush_into(&mut acc);
+                acc
+            })
             .reduce_with(|mut a, b| {
                 // Both accumulators have the same field and length by construction.
                 let _ = a.add_assign(&b);
@@ -868,8 +892,22 @@ impl Poplar1 {
                 if use_blocks {
                     let blocks = &gs.blocks[k * LEAF_CHUNK / 8..(k + 1) * LEAF_CHUNK / 8];
                     sums[k].add_blocks(blocks, outs[k]);
-                    for (i, a) in dest.iter_mut().enumerate() {
-                        *a += blocks[i / 8].first(i % 8);
+                    // Chunks start at multiples of LEAF_CHUNK (`next_blocks`), so block b of
+                    // the chunk is block offset / 8 + b of the level.
+                    let first = offsets[k] / 8;
+                    let used = got[k].div_ceil(8);
+                    if gs.acc_blocks.len() < first + used {
+                        gs.acc_blocks.resize(first + used, [[0; 8]; 4]);
+                    }
+                    let summed = offsets[k] % 8 == 0
+                        && gs.acc_blocks[first..first + used]
+                            .iter_mut()
+                            .zip(blocks)
+                            .all(|(a, b)| field512::add_first_values(a, b));
+                    if !summed {
+                        for (i, a) in dest.iter_mut().enumerate() {
+                            *a += blocks[i / 8].first(i % 8);
+                        }
                     }
                 } else {
                     let values = &gs.values[k * LEAF_CHUNK..][..got[k]];

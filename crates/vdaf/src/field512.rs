@@ -174,6 +174,95 @@ pub fn leaf_block(
     None
 }
 
+/// `a - b` on four-limb values in eight lanes (`[__m512i; 4]`, limb-major): the difference
+/// and the mask of lanes that borrowed out of the top limb. AVX-512F.
+#[cfg(target_arch = "x86_64")]
+macro_rules! sub4x8 {
+    ($a:expr, $b:expr) => {{
+        use std::arch::x86_64::{
+            _mm512_cmpeq_epi64_mask, _mm512_cmplt_epu64_mask, _mm512_mask_sub_epi64,
+            _mm512_set1_epi64, _mm512_sub_epi64,
+        };
+        let (a, b): (&[_; 4], &[_; 4]) = ($a, $b);
+        let mut out = *a;
+        let mut borrow = 0u8;
+        for j in 0..4 {
+            let d = _mm512_sub_epi64(a[j], b[j]);
+            let under = _mm512_cmplt_epu64_mask(a[j], b[j]);
+            // Subtracting the incoming borrow underflows only a zero difference.
+            let zero = _mm512_cmpeq_epi64_mask(d, _mm512_set1_epi64(0));
+            out[j] = _mm512_mask_sub_epi64(d, borrow, d, _mm512_set1_epi64(1));
+            borrow = under | (zero & borrow);
+        }
+        (out, borrow)
+    }};
+}
+
+/// `(a + b) mod p` on four-limb values in eight lanes, both below p (so the sum is below
+/// 2^256 and one conditional subtraction of `p`, the broadcast modulus, makes it canonical).
+#[cfg(target_arch = "x86_64")]
+macro_rules! add_mod_p {
+    ($a:expr, $b:expr, $p:expr) => {{
+        use std::arch::x86_64::{
+            _mm512_add_epi64, _mm512_cmpeq_epi64_mask, _mm512_cmplt_epu64_mask,
+            _mm512_mask_add_epi64, _mm512_mask_blend_epi64, _mm512_set1_epi64,
+        };
+        let (a, b, p): (&[_; 4], &[_; 4], &[_; 4]) = ($a, $b, $p);
+        let mut sum = *a;
+        let mut carry = 0u8;
+        for j in 0..4 {
+            let s = _mm512_add_epi64(a[j], b[j]);
+            let over = _mm512_cmplt_epu64_mask(s, a[j]);
+            let s2 = _mm512_mask_add_epi64(s, carry, s, _mm512_set1_epi64(1));
+            // Adding the incoming carry overflows only an all-ones sum.
+            let wrapped = _mm512_cmpeq_epi64_mask(s2, _mm512_set1_epi64(0)) & carry;
+            sum[j] = s2;
+            carry = over | wrapped;
+        }
+        let (d, borrow) = sub4x8!(&sum, p);
+        let out: [_; 4] = core::array::from_fn(|j| _mm512_mask_blend_epi64(borrow, d[j], sum[j]));
+        out
+    }};
+}
+
+/// `acc[i] += y_i` (mod p) for the eight lanes of a block: `acc` limb-major like
+/// [`LeafBlock`]'s values, both canonical. Returns `false`, adding nothing, where the CPU
+/// lacks AVX-512F.
+pub fn add_first_values(acc: &mut [[u64; 8]; 4], block: &LeafBlock) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if avx512f() {
+        // SAFETY: `add_avx512` requires AVX-512F only, just confirmed.
+        unsafe { add_avx512(acc, &block.y) };
+        return true;
+    }
+    let _ = (acc, block);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn add_avx512(acc: &mut [[u64; 8]; 4], y: &[[u64; 8]; 4]) {
+    use std::arch::x86_64::{__m512i, _mm512_loadu_epi64, _mm512_set1_epi64, _mm512_storeu_epi64};
+    let p: [__m512i; 4] = P255.map(|l| _mm512_set1_epi64(l as i64));
+    // SAFETY (loads and stores): each `[u64; 8]` is exactly the 64 bytes accessed.
+    let a: [__m512i; 4] =
+        core::array::from_fn(|j| unsafe { _mm512_loadu_epi64(acc[j].as_ptr().cast::<i64>()) });
+    let b: [__m512i; 4] =
+        core::array::from_fn(|j| unsafe { _mm512_loadu_epi64(y[j].as_ptr().cast::<i64>()) });
+    let sum = add_mod_p!(&a, &b, &p);
+    for (dst, reg) in acc.iter_mut().zip(sum) {
+        unsafe { _mm512_storeu_epi64(dst.as_mut_ptr().cast::<i64>(), reg) };
+    }
+}
+
+/// p = 2^255 - 19 as little-endian limbs.
+const P255: [u64; 4] = [
+    0xffff_ffff_ffff_ffed,
+    0xffff_ffff_ffff_ffff,
+    0xffff_ffff_ffff_ffff,
+    0x7fff_ffff_ffff_ffff,
+];
+
 /// [`leaf_block`] once the control bits are a mask. Returns the mask of lanes with a
 /// non-canonical candidate, whose values it sets to zero.
 #[cfg(target_arch = "x86_64")]
@@ -186,36 +275,14 @@ fn leaf_values_avx512(
     block: &mut LeafBlock,
 ) -> u8 {
     use std::arch::x86_64::{
-        __m512i, _mm512_add_epi64, _mm512_and_si512, _mm512_cmpeq_epi64_mask,
-        _mm512_cmpge_epu64_mask, _mm512_cmplt_epu64_mask, _mm512_loadu_epi64,
-        _mm512_mask_add_epi64, _mm512_mask_blend_epi64, _mm512_mask_sub_epi64,
-        _mm512_maskz_mov_epi64, _mm512_set1_epi64, _mm512_storeu_epi64, _mm512_sub_epi64,
+        __m512i, _mm512_and_si512, _mm512_cmpeq_epi64_mask, _mm512_cmpge_epu64_mask,
+        _mm512_loadu_epi64, _mm512_maskz_mov_epi64, _mm512_set1_epi64, _mm512_storeu_epi64,
     };
-    const P: [u64; 4] = [
-        0xffff_ffff_ffff_ffed,
-        0xffff_ffff_ffff_ffff,
-        0xffff_ffff_ffff_ffff,
-        0x7fff_ffff_ffff_ffff,
-    ];
-    let p: [__m512i; 4] = P.map(|l| _mm512_set1_epi64(l as i64));
+    let p: [__m512i; 4] = P255.map(|l| _mm512_set1_epi64(l as i64));
     let ones = _mm512_set1_epi64(1);
     let load = |lane: &[u64; 8]| {
         // SAFETY: `lane` is eight u64s: the load reads exactly their 64 bytes.
         unsafe { _mm512_loadu_epi64(lane.as_ptr().cast::<i64>()) }
-    };
-    // a - b on four limbs: the difference and the lanes that borrowed out of the top.
-    let sub = |a: &[__m512i; 4], b: &[__m512i; 4]| {
-        let mut out = *a;
-        let mut borrow = 0u8;
-        for j in 0..4 {
-            let d = _mm512_sub_epi64(a[j], b[j]);
-            let under = _mm512_cmplt_epu64_mask(a[j], b[j]);
-            // Subtracting the incoming borrow underflows only a zero difference.
-            let zero = _mm512_cmpeq_epi64_mask(d, _mm512_set1_epi64(0));
-            out[j] = _mm512_mask_sub_epi64(d, borrow, d, ones);
-            borrow = under | (zero & borrow);
-        }
-        (out, borrow)
     };
     let mut bad = 0u8;
     let mut ys = [[ones; 4]; 2];
@@ -230,24 +297,12 @@ fn leaf_values_avx512(
         bad |= ge;
         // w + (cw where t): both below p < 2^255, so the sum fits in four limbs.
         let c = cw[v].limbs();
-        let mut sum = w;
-        let mut carry = 0u8;
-        for j in 0..4 {
-            let add = _mm512_maskz_mov_epi64(t, _mm512_set1_epi64(c[j] as i64));
-            let s = _mm512_add_epi64(w[j], add);
-            let over = _mm512_cmplt_epu64_mask(s, w[j]);
-            let s2 = _mm512_mask_add_epi64(s, carry, s, ones);
-            let wrapped = _mm512_cmpeq_epi64_mask(s2, _mm512_set1_epi64(0)) & carry;
-            sum[j] = s2;
-            carry = over | wrapped;
-        }
-        // Reduce once: below 2p, so subtracting p where it does not borrow is canonical.
-        let (d, borrow) = sub(&sum, &p);
-        let mut y: [__m512i; 4] =
-            core::array::from_fn(|j| _mm512_mask_blend_epi64(borrow, d[j], sum[j]));
+        let add: [__m512i; 4] =
+            core::array::from_fn(|j| _mm512_maskz_mov_epi64(t, _mm512_set1_epi64(c[j] as i64)));
+        let mut y = add_mod_p!(&w, &add, &p);
         if negate {
             // p - y, which is p exactly where y = 0: reduce that to 0.
-            let (n, _) = sub(&p, &y);
+            let (n, _) = sub4x8!(&p, &y);
             let is_p = (0..4).fold(0xffu8, |m, j| m & _mm512_cmpeq_epi64_mask(n[j], p[j]));
             y = core::array::from_fn(|j| _mm512_maskz_mov_epi64(!is_p, n[j]));
         }

@@ -757,7 +757,7 @@ impl LeafWalk {
         tree: &PrefixTree,
         out: &mut [[Field255; 2]],
     ) -> usize {
-        let n = self.extend_chunk(public_share, keys, tree, out.len());
+        let n = self.extend_chunk(public_share, keys, tree, out.len(), false);
         let cw = &public_share.leaf;
         let negate = Choice::from(agg_id & 1);
         let mut st = [[0u64; 8]; 25];
@@ -799,9 +799,11 @@ impl LeafWalk {
     }
 
     /// [`Self::next_chunk`] into blocks of eight leaves (candidate `i` of the chunk is leaf
-    /// `i % 8` of `blocks[i / 8]`; lanes past the count hold junk), at most `8 * blocks.len()`
-    /// candidates; `None`, consuming nothing, where the CPU lacks AVX-512F. The layout
-    /// [`crate::field::SketchSums255::add_blocks`] reads without transposing.
+    /// `i % 8` of `blocks[i / 8]`; lanes past the count hold junk): exactly
+    /// `8 * blocks.len()` candidates but at the end, so that a walk read with one block count
+    /// keeps every chunk aligned to blocks of the whole level; `None`, consuming nothing,
+    /// where the CPU lacks AVX-512F. The layout [`crate::field::SketchSums255::add_blocks`]
+    /// reads without transposing.
     pub fn next_blocks(
         &mut self,
         agg_id: u8,
@@ -813,7 +815,7 @@ impl LeafWalk {
         if !field512::leaf_blocks_available() {
             return None;
         }
-        let n = self.extend_chunk(public_share, keys, tree, 8 * blocks.len());
+        let n = self.extend_chunk(public_share, keys, tree, 8 * blocks.len(), true);
         let cw = &public_share.leaf;
         let negate = Choice::from(agg_id & 1);
         let mut st = [[0u64; 8]; 25];
@@ -834,15 +836,18 @@ impl LeafWalk {
         Some(n)
     }
 
-    /// The first half of a chunk of at most `max` candidates (fewer where that keeps two
-    /// siblings in one chunk): extends their parents and corrects the children, leaving the
-    /// children's seeds in `self.conv` and control bits in `self.ctrl`; returns how many.
+    /// The first half of a chunk of at most `max` candidates: extends their parents and
+    /// corrects the children, leaving the children's seeds in `self.conv` and control bits in
+    /// `self.ctrl`; returns how many. Unless `exact`, a chunk ends one early rather than
+    /// between two siblings (whose parent would be extended twice); with `exact` every chunk
+    /// but the last has `max` candidates, so chunks start at multiples of `max`.
     fn extend_chunk(
         &mut self,
         public_share: &IdpfPublicShare,
         keys: &NodeKeys,
         tree: &PrefixTree,
         max: usize,
+        exact: bool,
     ) -> usize {
         self.conv.clear();
         self.ctrl.clear();
@@ -852,8 +857,7 @@ impl LeafWalk {
         let total = depth.parent.len();
         let start = self.next;
         let mut end = (start + max).min(total);
-        // Do not split two siblings (their parent would be extended twice).
-        if end < total && end >= start + 2 && depth.parent[end] == depth.parent[end - 1] {
+        if !exact && end < total && end >= start + 2 && depth.parent[end] == depth.parent[end - 1] {
             end -= 1;
         }
         if end <= start {
