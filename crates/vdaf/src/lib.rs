@@ -15,6 +15,25 @@
 //!   `verify_init`, `verifier_shares_to_message`, `verify_next`, `aggregate`, `unshard`).
 //! - [`batch`]: what the servers run: a whole batch of reports for one aggregation parameter
 //!   per call, as a pure two-party state machine, in parallel (rayon).
+//! - [`keccak`], [`vaes`], [`field512`]: the hot loops on SIMD registers (below).
+//!
+//! # SIMD paths
+//!
+//! The engine's time goes into three things: Keccak-p[1600, 12] at the leaf level, the
+//! fixed-key AES hash at the inner depths, and `Field255` arithmetic at the leaves. Each has
+//! a portable path and faster ones chosen at run time (`is_x86_feature_detected!`, cached),
+//! with the same results, which the unit tests check path against path and the vectors and
+//! the differential tests check end to end on whatever the machine has:
+//!
+//! | work | portable | AVX2 | AVX-512 |
+//! |---|---|---|---|
+//! | Keccak, several states | `[u64; 4]` lanes | four-way ([`keccak::p1600_x4`]) | four- and eight-way with `vprolq` / `vpternlogq` ([`keccak::p1600_x8`]) |
+//! | fixed-key AES hash | `aes` crate (AES-NI or software) | same | VAES, 32 blocks in flight ([`vaes::hash_u128s`]); an inner depth's extend, correction and convert in one pass ([`vaes::extend_convert`]) |
+//! | leaf values, sketch | 64-bit limbs | same | AVX-512F leaf values in blocks of eight, IFMA sketch sums in radix 2^52 ([`field512`]) |
+//!
+//! Unsafe code is denied in the workspace except in these three modules, for the calls into
+//! functions compiled for a CPU feature and for the 512-bit loads and stores; each module
+//! says what its `unsafe` blocks rely on.
 //!
 //! # The API the other crates use
 //!
