@@ -28,7 +28,7 @@
 //! on random states, and the vectors of `XofTurboShake128` check the sponge built on them.
 #![allow(unsafe_code)]
 
-/// One Keccak-p[1600] state: 25 lanes, lane `x + 5 y` at index `x + 5 * y`.
+/// One Keccak-p\[1600\] state: 25 lanes, lane `x + 5 y` at index `x + 5 * y`.
 pub type State = [u64; 25];
 
 /// Four states, lane-interleaved: `s[i][k]` is lane `i` of state `k`.
