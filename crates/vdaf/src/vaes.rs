@@ -156,7 +156,9 @@ fn hash_vaes(rk: &[u128; 11], xs: &mut [u128]) {
                 // bytes at `p + 8 i` (in i64 units) inside it; unaligned access is allowed.
                 sigma!(unsafe { _mm512_loadu_epi64(p.add(8 * i)) })
             });
-            let s = v;
+            // The final XOR with sigma folded into the last round key (the last round ends
+            // with the key's XOR), off the chain of dependent rounds.
+            let last = v.map(|s| _mm512_xor_si512(s, keys[10]));
             for x in v.iter_mut() {
                 *x = _mm512_xor_si512(*x, keys[0]);
             }
@@ -165,8 +167,8 @@ fn hash_vaes(rk: &[u128; 11], xs: &mut [u128]) {
                     *x = _mm512_aesenc_epi128(*x, *k);
                 }
             }
-            for (i, (x, s)) in v.into_iter().zip(s).enumerate() {
-                let y = _mm512_xor_si512(_mm512_aesenclast_epi128(x, keys[10]), s);
+            for (i, (x, l)) in v.into_iter().zip(last).enumerate() {
+                let y = _mm512_aesenclast_epi128(x, l);
                 // SAFETY: as for the loads above.
                 unsafe { _mm512_storeu_epi64(p.add(8 * i), y) };
             }
@@ -285,6 +287,9 @@ fn extend_convert_vaes(
             let keys = &$keys;
             let v: &mut [__m512i; 4] = $v;
             let s = v.map(|x| sigma!(x));
+            // The final XOR with sigma folded into the last round key (the last round ends
+            // with the key's XOR), off the chain of dependent rounds.
+            let last = s.map(|s| _mm512_xor_si512(s, keys[10]));
             for (x, s) in v.iter_mut().zip(s) {
                 *x = _mm512_xor_si512(s, keys[0]);
             }
@@ -293,8 +298,8 @@ fn extend_convert_vaes(
                     *x = _mm512_aesenc_epi128(*x, *k);
                 }
             }
-            for (x, s) in v.iter_mut().zip(s) {
-                *x = _mm512_xor_si512(_mm512_aesenclast_epi128(*x, keys[10]), s);
+            for (x, l) in v.iter_mut().zip(last) {
+                *x = _mm512_aesenclast_epi128(*x, l);
             }
         }};
     }
