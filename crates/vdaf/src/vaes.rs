@@ -87,6 +87,23 @@ pub fn hash_u128s(keys: &RoundKeys, xs: &mut [u128]) {
     }
 }
 
+/// sigma of the fixed-key hash on each 128-bit lane [L, R] (low, high 64 bits) of a 512-bit
+/// register: [R, L ^ R] = [R, L] ^ [0, R]. A macro rather than a function, which would not
+/// inherit its callers' target features. AVX-512F.
+#[cfg(target_arch = "x86_64")]
+macro_rules! sigma512 {
+    ($x:expr) => {{
+        use std::arch::x86_64::{
+            _MM_PERM_BADC, _mm512_maskz_mov_epi64, _mm512_shuffle_epi32, _mm512_xor_si512,
+        };
+        let x = $x;
+        _mm512_xor_si512(
+            _mm512_shuffle_epi32::<_MM_PERM_BADC>(x),
+            _mm512_maskz_mov_epi64(0xaa, x),
+        )
+    }};
+}
+
 /// AES-128 key expansion (FIPS 197, section 5.2) with `aeskeygenassist`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "aes,sse4.1")]
@@ -127,24 +144,12 @@ fn expand(key: u128) -> [u128; 11] {
 #[target_feature(enable = "aes,vaes,avx512f")]
 fn hash_vaes(rk: &[u128; 11], xs: &mut [u128]) {
     use std::arch::x86_64::{
-        __m512i, _MM_PERM_BADC, _mm_set_epi64x, _mm512_aesenc_epi128, _mm512_aesenclast_epi128,
-        _mm512_broadcast_i32x4, _mm512_loadu_epi64, _mm512_maskz_mov_epi64, _mm512_shuffle_epi32,
-        _mm512_storeu_epi64, _mm512_xor_si512,
+        __m512i, _mm_set_epi64x, _mm512_aesenc_epi128, _mm512_aesenclast_epi128,
+        _mm512_broadcast_i32x4, _mm512_loadu_epi64, _mm512_storeu_epi64, _mm512_xor_si512,
     };
     let keys: [__m512i; 11] =
         rk.map(|k| _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64)));
 
-    // sigma on each 128-bit lane [L, R] (low, high 64 bits): [R, L ^ R] = [R, L] ^ [0, R].
-    // (Macros rather than inner functions, which would not inherit the target features.)
-    macro_rules! sigma {
-        ($x:expr) => {{
-            let x = $x;
-            _mm512_xor_si512(
-                _mm512_shuffle_epi32::<_MM_PERM_BADC>(x),
-                _mm512_maskz_mov_epi64(0xaa, x),
-            )
-        }};
-    }
     // The hash on the chunk's `N` registers (4 N blocks): `N` independent AES pipelines.
     macro_rules! run {
         ($n:literal, $chunk:expr) => {{
@@ -154,7 +159,7 @@ fn hash_vaes(rk: &[u128; 11], xs: &mut [u128]) {
             let mut v: [__m512i; $n] = core::array::from_fn(|i| {
                 // SAFETY: `chunk` holds exactly `4 N` u128s, so register `i` reads the 64
                 // bytes at `p + 8 i` (in i64 units) inside it; unaligned access is allowed.
-                sigma!(unsafe { _mm512_loadu_epi64(p.add(8 * i)) })
+                sigma512!(unsafe { _mm512_loadu_epi64(p.add(8 * i)) })
             });
             // The final XOR with sigma folded into the last round key (the last round ends
             // with the key's XOR), off the chain of dependent rounds.
@@ -257,11 +262,11 @@ fn extend_convert_vaes(
     out_ctrl: &mut [u8],
 ) {
     use std::arch::x86_64::{
-        __m128i, __m512i, _MM_PERM_BADC, _mm_loadu_si128, _mm_set_epi64x, _mm512_aesenc_epi128,
+        __m128i, __m512i, _mm_loadu_si128, _mm_set_epi64x, _mm512_aesenc_epi128,
         _mm512_aesenclast_epi128, _mm512_andnot_si512, _mm512_broadcast_i32x4,
         _mm512_castsi128_si512, _mm512_inserti32x4, _mm512_loadu_epi64, _mm512_mask_xor_epi64,
-        _mm512_maskz_mov_epi64, _mm512_set1_epi64, _mm512_shuffle_epi32, _mm512_storeu_epi64,
-        _mm512_test_epi64_mask, _mm512_xor_si512, _pdep_u32, _pext_u32,
+        _mm512_maskz_mov_epi64, _mm512_set1_epi64, _mm512_storeu_epi64, _mm512_test_epi64_mask,
+        _mm512_xor_si512, _pdep_u32, _pext_u32,
     };
     let broadcast = |k: u128| _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64));
     let ekeys = erk.map(broadcast);
@@ -273,20 +278,11 @@ fn extend_convert_vaes(
     // The correction word's control bits as masks over the blocks' even bits.
     let cw0 = 0x55 * (step.cw_ctrl[0] & 1);
     let cw1 = 0x55 * (step.cw_ctrl[1] & 1);
-    macro_rules! sigma {
-        ($x:expr) => {{
-            let x = $x;
-            _mm512_xor_si512(
-                _mm512_shuffle_epi32::<_MM_PERM_BADC>(x),
-                _mm512_maskz_mov_epi64(0xaa, x),
-            )
-        }};
-    }
     macro_rules! hash {
         ($keys:expr, $v:expr) => {{
             let keys = &$keys;
             let v: &mut [__m512i; 4] = $v;
-            let s = v.map(|x| sigma!(x));
+            let s = v.map(|x| sigma512!(x));
             // The final XOR with sigma folded into the last round key (the last round ends
             // with the key's XOR), off the chain of dependent rounds.
             let last = s.map(|s| _mm512_xor_si512(s, keys[10]));
