@@ -1018,3 +1018,136 @@ pub enum PathValue {
     /// Leaf level value share.
     Leaf([Field255; 2]),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+
+    const BITS: usize = 16;
+
+    /// A random IDPF over `BITS` bits: the public share and both keys.
+    fn random_idpf(
+        rng: &mut StdRng,
+        ctx: &[u8],
+        nonce: &[u8; 16],
+    ) -> (IdpfPublicShare, [[u8; 16]; 2]) {
+        let alpha: Vec<bool> = (0..BITS).map(|_| rng.random()).collect();
+        let beta_inner: Vec<[Field64; 2]> = (0..BITS - 1)
+            .map(|_| {
+                [
+                    Field64::from_u64(rng.random()),
+                    Field64::from_u64(rng.random()),
+                ]
+            })
+            .collect();
+        let beta_leaf = [
+            Field255::from_u64(rng.random()),
+            Field255::from_u64(rng.random()),
+        ];
+        let rand: [[u8; 16]; 2] = [rng.random(), rng.random()];
+        match key_gen(&alpha, &beta_inner, beta_leaf, ctx, nonce, &rand) {
+            Ok(out) => out,
+            Err(e) => panic!("key generation: {e:?}"),
+        }
+    }
+
+    /// Distinct sorted prefixes of `level + 1` bits: all of them where there are few,
+    /// else a random third.
+    fn prefixes(rng: &mut StdRng, level: usize) -> Vec<u64> {
+        let all = 1u64 << (level + 1);
+        (0..all)
+            .filter(|_| all <= 64 || rng.random_range(0..3) == 0)
+            .collect()
+    }
+
+    // The shared-tree evaluation (with VAES where the CPU has it, and with the `aes` crate's
+    // path forced) and the leaf walk (in chunks and in blocks of eight) agree with the
+    // evaluation of each path from the root (`eval_path`, one node at a time), so that every
+    // fast path is checked against the plain one on whatever CPU runs the tests.
+    #[test]
+    fn tree_walks_agree_with_the_path_evaluation_at_every_level() {
+        let mut rng = StdRng::seed_from_u64(0x1dbf);
+        let (ctx, nonce): (&[u8], [u8; 16]) = (b"tree walks", rng.random());
+        let (public_share, keys) = random_idpf(&mut rng, ctx, &nonce);
+        let node_keys = NodeKeys::new(ctx, &nonce);
+        let mut portable = node_keys.clone();
+        portable.extend = portable.extend.without_vaes();
+        portable.convert = portable.convert.without_vaes();
+        let mut scratch = EvalScratch::default();
+        for level in [0, 3, 9, BITS - 2, BITS - 1] {
+            let candidates = prefixes(&mut rng, level);
+            let tree = PrefixTree::new(level, &candidates);
+            for agg_id in 0..2u8 {
+                let key = &keys[usize::from(agg_id)];
+                let want: Vec<PathValue> = candidates
+                    .iter()
+                    .map(|&c| eval_path(agg_id, &public_share, key, &node_keys, level, c))
+                    .collect();
+                if level < BITS - 1 {
+                    for keys in [&node_keys, &portable] {
+                        let mut out = vec![[Field64::ZERO; 2]; candidates.len()];
+                        let evaluated = eval_tree(
+                            agg_id,
+                            &public_share,
+                            key,
+                            keys,
+                            &tree,
+                            None,
+                            &mut scratch,
+                            &mut out,
+                        );
+                        assert!(evaluated.is_ok(), "level {level}");
+                        for (i, (o, w)) in out.iter().zip(&want).enumerate() {
+                            assert!(
+                                matches!(w, PathValue::Inner(v) if v == o),
+                                "level {level}, candidate {i}"
+                            );
+                        }
+                    }
+                    continue;
+                }
+                for keys in [&node_keys, &portable] {
+                    let mut walk = LeafWalk::default();
+                    let started =
+                        walk.start(agg_id, &public_share, key, keys, &tree, None, &mut scratch);
+                    assert!(started.is_ok());
+                    let mut got = Vec::new();
+                    let mut chunk = vec![[Field255::ZERO; 2]; 37];
+                    loop {
+                        let n = walk.next_chunk(agg_id, &public_share, keys, &tree, &mut chunk);
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&chunk[..n]);
+                    }
+                    // In blocks, where the CPU has AVX-512.
+                    let mut blocked = Vec::new();
+                    let started =
+                        walk.start(agg_id, &public_share, key, keys, &tree, None, &mut scratch);
+                    assert!(started.is_ok());
+                    let mut blocks = vec![LeafBlock::default(); 5];
+                    while let Some(n) =
+                        walk.next_blocks(agg_id, &public_share, keys, &tree, &mut blocks)
+                    {
+                        if n == 0 {
+                            break;
+                        }
+                        blocked.extend((0..n).map(|i| blocks[i / 8].get(i % 8)));
+                    }
+                    assert_eq!(got.len(), candidates.len());
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!(
+                            matches!(w, PathValue::Leaf(v) if v == g),
+                            "leaf candidate {i}"
+                        );
+                    }
+                    if field512::leaf_blocks_available() {
+                        assert_eq!(blocked, got, "leaf values in blocks");
+                    }
+                }
+            }
+        }
+    }
+}
