@@ -736,6 +736,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn four_streams_in_lockstep_read_as_four_separate_streams() {
+        use crate::field::{Field64, Field255};
+        // Readers part way into their first block, at lane boundaries and between them.
+        for skip in [0usize, 1, 7, 8, 13, 32, 100, 167] {
+            let readers = || {
+                (0..4u8).map(|k| {
+                    let mut x = XofTurboShake128::new(&[k; 32], &[b"lockstep"]);
+                    x.update(&[skip as u8]);
+                    let mut r = x.into_reader();
+                    let mut head = vec![0u8; skip];
+                    r.fill(&mut head);
+                    r
+                })
+            };
+            let mut lockstep = StreamsX4::new(readers().collect());
+            let mut a = vec![[Field255::ZERO; 300]; 4];
+            let mut outs: Vec<&mut [Field255]> = a.iter_mut().map(|v| &mut v[..]).collect();
+            lockstep.next_vecs(&mut outs);
+            let mut b = vec![[Field64::ZERO; 50]; 4];
+            let mut outs: Vec<&mut [Field64]> = b.iter_mut().map(|v| &mut v[..]).collect();
+            lockstep.next_vecs(&mut outs);
+            for (k, r) in readers().enumerate() {
+                let mut alone = XofStream::new(r);
+                let want255: Vec<Field255> = alone.next_vec(300);
+                let want64: Vec<Field64> = alone.next_vec(50);
+                assert_eq!(a[k].to_vec(), want255, "skip {skip}, stream {k}");
+                assert_eq!(b[k].to_vec(), want64, "skip {skip}, stream {k}");
+            }
+        }
+    }
+
+    #[test]
     fn four_seeds_hash_as_one_seed_does_for_every_prefix_length() {
         let seeds = [
             1u128,
