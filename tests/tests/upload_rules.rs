@@ -279,7 +279,7 @@ async fn every_presentation_rule_has_its_status_and_stores_nothing() {
         .unwrap();
     let _procs = Procs::start_all(&cluster);
     let task = cluster.task.clone();
-    let window = current_window(&cluster);
+    let window = window_with_margin(&cluster, 60).await;
     let context = presentation_context(&task, window);
     let mut rng = rand::rng();
     let honest = |rng: &mut rand::rngs::ThreadRng| {
@@ -486,7 +486,7 @@ async fn every_presentation_rule_has_its_status_and_stores_nothing() {
 async fn resent_report_is_a_duplicate_not_a_reused_tag() {
     let cluster = Cluster::prepare(&test_dir("resend"), exe(), &spec(120, vec![5], 100)).unwrap();
     let _procs = Procs::start_all(&cluster);
-    let window = current_window(&cluster);
+    let window = window_with_margin(&cluster, 60).await;
     let mut wallet = visitor(&cluster);
     let ticket = wallet.reserve(&cluster.task, window).unwrap();
     let mut rng = rand::rng();

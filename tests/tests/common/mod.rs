@@ -194,6 +194,21 @@ pub fn current_window(cluster: &Cluster) -> u64 {
     cluster.task.window_at(hotspot_server::now_unix()).unwrap()
 }
 
+/// The current window of the cluster's task once at least `margin` seconds of it are left,
+/// sleeping into the next window otherwise: for a test that must stay in one window (its
+/// per-window limits, its presentations) while it runs, which on a loaded machine can take
+/// tens of seconds.
+pub async fn window_with_margin(cluster: &Cluster, margin: u64) -> u64 {
+    let now = hotspot_server::now_unix();
+    let window = current_window(cluster);
+    let end = cluster.task.window_start(window + 1);
+    if end.saturating_sub(now) >= margin {
+        return window;
+    }
+    tokio::time::sleep(Duration::from_secs(end - now + 1)).await;
+    current_window(cluster)
+}
+
 /// Sleeps until `window` can be collected.
 pub async fn wait_sealed(cluster: &Cluster, window: u64) {
     let at = cluster.task.seal_time(window) + hotspot_server::leader::SEAL_SETTLE_SECONDS;
