@@ -423,16 +423,14 @@ struct Group<'g, 'r> {
 struct GroupScratch {
     scratch: EvalScratch,
     walks: [LeafWalk; GROUP],
-    /// One chunk of leaf values per report of the group.
-    values: Vec<[Field255; 2]>,
     /// One chunk of verification randomness per report of the group.
     rs: Vec<Field255>,
-    /// One chunk of leaf values per report of the group, in blocks of eight (where the CPU
-    /// has AVX-512: [`LeafWalk::next_blocks`]); wiped on drop.
+    /// One chunk of leaf values per report of the group, in blocks of eight
+    /// ([`LeafWalk::next_blocks`]); wiped on drop.
     blocks: Vec<LeafBlock>,
-    /// With blocks: this worker's sum of the leaf output shares, block by block (candidate
-    /// `i` in lane `i % 8` of `acc_blocks[i / 8]`, limb-major), added to its accumulator once
-    /// at the end ([`Self::flush_into`]).
+    /// This worker's sum of the leaf output shares, block by block (candidate `i` in lane
+    /// `i % 8` of `acc_blocks[i / 8]`, limb-major), added to its accumulator once at the end
+    /// ([`Self::flush_into`]).
     acc_blocks: Vec<[[u64; 8]; 4]>,
 }
 
@@ -454,7 +452,6 @@ impl GroupScratch {
 
 impl Drop for GroupScratch {
     fn drop(&mut self) {
-        self.values.zeroize();
         self.acc_blocks.zeroize();
     }
 }
@@ -694,7 +691,7 @@ impl Poplar1 {
         acc: &mut FieldVec,
     ) {
         if self.is_leaf(ev.param.level()) {
-            return self.init_leaf_group(ev, agg_id, group, caching, scratch, acc);
+            return self.init_leaf_group(ev, agg_id, group, caching, scratch);
         }
         let Group {
             reports,
@@ -801,8 +798,9 @@ impl Poplar1 {
     /// `verify_init` at the leaf level for up to [`GROUP`] reports together: each report's
     /// inner depths are walked, then the leaf values of all of them are produced chunk by
     /// chunk, with the reports' verification-randomness streams read in lockstep (one 4-way
-    /// permutation per 168 bytes of each) and the sketches and the output-share sum updated
-    /// per chunk. Same results as [`Self::init_one`] on each report.
+    /// permutation per 168 bytes of each) and the sketches and the output-share sums (the
+    /// worker's, in `gs`) updated per chunk. Same results as [`Self::init_one`] on each
+    /// report.
     fn init_leaf_group(
         &self,
         ev: &ReportEval<'_>,
@@ -810,16 +808,12 @@ impl Poplar1 {
         group: Group<'_, '_>,
         caching: bool,
         gs: &mut GroupScratch,
-        acc: &mut FieldVec,
     ) {
         let Group {
             reports,
             entries,
             slots,
         } = group;
-        let FieldVec::Leaf(acc) = acc else {
-            return;
-        };
         // Decode each report and walk its inner depths.
         let mut live = Vec::with_capacity(GROUP);
         for (i, report) in reports.iter().enumerate().take(GROUP) {
@@ -850,31 +844,19 @@ impl Poplar1 {
             .collect();
         let mut streams = StreamsX4::new(readers);
 
-        gs.values.resize(GROUP * LEAF_CHUNK, [Field255::ZERO; 2]);
         gs.rs.resize(GROUP * LEAF_CHUNK, Field255::ZERO);
-        // Blocks of eight leaves where the CPU has AVX-512, so that the values reach the
-        // sketch in the layout they are computed in.
-        let use_blocks = field512::leaf_blocks_available();
-        if use_blocks {
-            gs.blocks
-                .resize(GROUP * LEAF_CHUNK / 8, LeafBlock::default());
-        }
+        // Leaf values in blocks of eight, the layout they are computed in with AVX-512 and
+        // the one the sketch reads.
+        gs.blocks
+            .resize(GROUP * LEAF_CHUNK / 8, LeafBlock::default());
         let mut sums: [SketchSums255; GROUP] = Default::default();
         let mut offsets = [0usize; GROUP];
         loop {
             let mut got = [0usize; GROUP];
-            let chunks = gs.values.chunks_exact_mut(LEAF_CHUNK);
-            let mut blocks = gs.blocks.chunks_exact_mut(LEAF_CHUNK / 8);
-            for (k, ((_, entry, tree), values)) in live.iter().zip(chunks).enumerate() {
-                let (ps, keys, walk) = (&entry.shares.0.0, &entry.walk.keys, &mut gs.walks[k]);
-                let from_blocks = match blocks.next() {
-                    Some(b) if use_blocks => walk.next_blocks(agg_id, ps, keys, tree, b),
-                    _ => None,
-                };
-                got[k] = match from_blocks {
-                    Some(n) => n,
-                    None => walk.next_chunk(agg_id, ps, keys, tree, values),
-                };
+            let blocks = gs.blocks.chunks_exact_mut(LEAF_CHUNK / 8);
+            for (k, ((_, entry, tree), blocks)) in live.iter().zip(blocks).enumerate() {
+                let (ps, keys) = (&entry.shares.0.0, &entry.walk.keys);
+                got[k] = gs.walks[k].next_blocks(agg_id, ps, keys, tree, blocks);
             }
             if got.iter().all(|g| *g == 0) {
                 break;
@@ -886,35 +868,18 @@ impl Poplar1 {
             });
             streams.next_vecs(&mut outs);
             for k in 0..live.len() {
-                let Some(dest) = acc.get_mut(offsets[k]..offsets[k] + got[k]) else {
-                    continue;
-                };
-                if use_blocks {
-                    let blocks = &gs.blocks[k * LEAF_CHUNK / 8..(k + 1) * LEAF_CHUNK / 8];
-                    sums[k].add_blocks(blocks, outs[k]);
-                    // Chunks start at multiples of LEAF_CHUNK (`next_blocks`), so block b of
-                    // the chunk is block offset / 8 + b of the level.
-                    let first = offsets[k] / 8;
-                    let used = got[k].div_ceil(8);
-                    if gs.acc_blocks.len() < first + used {
-                        gs.acc_blocks.resize(first + used, [[0; 8]; 4]);
-                    }
-                    let summed = offsets[k] % 8 == 0
-                        && gs.acc_blocks[first..first + used]
-                            .iter_mut()
-                            .zip(blocks)
-                            .all(|(a, b)| field512::add_first_values(a, b));
-                    if !summed {
-                        for (i, a) in dest.iter_mut().enumerate() {
-                            *a += blocks[i / 8].first(i % 8);
-                        }
-                    }
-                } else {
-                    let values = &gs.values[k * LEAF_CHUNK..][..got[k]];
-                    sums[k].add_chunk(values, outs[k]);
-                    for (a, v) in dest.iter_mut().zip(values) {
-                        *a += v[0];
-                    }
+                let blocks = &gs.blocks[k * LEAF_CHUNK / 8..(k + 1) * LEAF_CHUNK / 8];
+                sums[k].add_blocks(blocks, outs[k]);
+                // Chunks start at multiples of LEAF_CHUNK (`next_blocks`), so block b of the
+                // chunk is block offset / 8 + b of the level.
+                debug_assert_eq!(offsets[k] % 8, 0);
+                let first = offsets[k] / 8;
+                let end = first + got[k].div_ceil(8);
+                if gs.acc_blocks.len() < end {
+                    gs.acc_blocks.resize(end, [[0; 8]; 4]);
+                }
+                for (a, b) in gs.acc_blocks[first..end].iter_mut().zip(blocks) {
+                    field512::add_first_values(a, b);
                 }
                 offsets[k] += got[k];
             }

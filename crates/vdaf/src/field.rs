@@ -218,7 +218,7 @@ impl fmt::Debug for Field64 {
 pub struct Field255([u64; 4]);
 
 /// p = 2^255 - 19 as limbs.
-const P255: [u64; 4] = [
+pub(crate) const P255: [u64; 4] = [
     0xffff_ffff_ffff_ffed,
     0xffff_ffff_ffff_ffff,
     0xffff_ffff_ffff_ffff,

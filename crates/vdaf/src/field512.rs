@@ -17,7 +17,9 @@
 //!   lanes are added up into the caller's wide integers, before any lane can overflow.
 //!   AVX-512 IFMA.
 //!
-//! Both report `false` / `None` where the CPU lacks the extension, and the callers
+//! - [`add_first_values`]: the output shares summed eight leaves at a time. AVX-512F.
+//!
+//! The first two report `false` / `None` where the CPU lacks the extension, and the callers
 //! ([`crate::idpf::LeafWalk`], [`crate::field::SketchSums255`]) then use 64-bit scalar code;
 //! the tests below check each against it.
 //!
@@ -28,7 +30,7 @@
 //! through a pointer to exactly the eight `u64`s it covers.
 #![allow(unsafe_code)]
 
-use crate::field::Field255;
+use crate::field::{Field255, P255};
 use crate::keccak::State8;
 
 /// Limbs of the wide sums (640 bits: the sum of 2^16 products of 260 x 255 bits and more).
@@ -97,7 +99,7 @@ pub fn add_sketch(values: &[[Field255; 2]], rs: &[Field255], sums: &mut [[u64; W
     if !available() {
         return false;
     }
-    let mut blocks: Vec<LeafBlock> = vec![LeafBlock::default(); FLUSH / 8];
+    let mut blocks: [LeafBlock; FLUSH / 8] = Default::default();
     for (v, r) in values.chunks(FLUSH).zip(rs.chunks(FLUSH)) {
         for (i, x) in v.iter().enumerate() {
             blocks[i / 8].set(i % 8, x);
@@ -129,7 +131,7 @@ pub fn add_sketch_blocks(
     false
 }
 
-/// `true` when this CPU has AVX-512F (detected at run time).
+/// `true` when this CPU has AVX-512F (detected at run time): where [`leaf_block`] runs.
 fn avx512f() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -139,11 +141,6 @@ fn avx512f() -> bool {
     {
         false
     }
-}
-
-/// `true` when [`leaf_block`] runs on this CPU (AVX-512F).
-pub fn leaf_blocks_available() -> bool {
-    avx512f()
 }
 
 /// The value shares of eight leaves from their `convert` states `st` (lanes 2 to 5 and 6 to 9
@@ -225,18 +222,22 @@ macro_rules! add_mod_p {
     }};
 }
 
-/// `acc[i] += y_i` (mod p) for the eight lanes of a block: `acc` limb-major like
-/// [`LeafBlock`]'s values, both canonical. Returns `false`, adding nothing, where the CPU
-/// lacks AVX-512F.
-pub fn add_first_values(acc: &mut [[u64; 8]; 4], block: &LeafBlock) -> bool {
+/// `acc[k] += y_k` (mod p) for the eight leaves of a block: `acc` limb-major like
+/// [`LeafBlock`]'s values, both canonical; eight lanes at once with AVX-512F.
+pub fn add_first_values(acc: &mut [[u64; 8]; 4], block: &LeafBlock) {
     #[cfg(target_arch = "x86_64")]
     if avx512f() {
         // SAFETY: `add_avx512` requires AVX-512F only, just confirmed.
         unsafe { add_avx512(acc, &block.y) };
-        return true;
+        return;
     }
-    let _ = (acc, block);
-    false
+    #[allow(clippy::needless_range_loop)] // `k` indexes the inner arrays of both blocks
+    for k in 0..8 {
+        let a = Field255::from_reduced_limbs(core::array::from_fn(|j| acc[j][k]));
+        for (j, l) in (a + block.first(k)).limbs().into_iter().enumerate() {
+            acc[j][k] = l;
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -254,14 +255,6 @@ fn add_avx512(acc: &mut [[u64; 8]; 4], y: &[[u64; 8]; 4]) {
         unsafe { _mm512_storeu_epi64(dst.as_mut_ptr().cast::<i64>(), reg) };
     }
 }
-
-/// p = 2^255 - 19 as little-endian limbs.
-const P255: [u64; 4] = [
-    0xffff_ffff_ffff_ffed,
-    0xffff_ffff_ffff_ffff,
-    0xffff_ffff_ffff_ffff,
-    0x7fff_ffff_ffff_ffff,
-];
 
 /// [`leaf_block`] once the control bits are a mask. Returns the mask of lanes with a
 /// non-canonical candidate, whose values it sets to zero.

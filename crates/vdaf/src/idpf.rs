@@ -758,38 +758,13 @@ impl LeafWalk {
         out: &mut [[Field255; 2]],
     ) -> usize {
         let n = self.extend_chunk(public_share, keys, tree, out.len(), false);
-        let cw = &public_share.leaf;
-        let negate = Choice::from(agg_id & 1);
         let mut st = [[0u64; 8]; 25];
         let mut block = LeafBlock::default();
-        for (g, group) in self.conv.chunks(8).enumerate() {
-            let mut seeds = [0u128; 8];
-            seeds[..group.len()].copy_from_slice(group);
-            keys.leaf_convert_xof.hash_x8(&seeds, &mut st);
-            let at = 8 * g;
-            let ctrl = &self.ctrl[at..at + group.len()];
-            let outs = &mut out[at..at + group.len()];
-            if let Some(bad) =
-                field512::leaf_block(&st, ctrl, &cw.value, agg_id & 1 == 1, &mut block)
-            {
-                for (k, o) in outs.iter_mut().enumerate() {
-                    *o = if bad >> k & 1 == 1 {
-                        // Rejected candidates: the draft reads on (rare).
-                        node_output(&vartime_slow_leaf_value(&st, k), &cw.value, ctrl[k], negate)
-                    } else {
-                        block.get(k)
-                    };
-                }
-                continue;
-            }
-            for (k, o) in outs.iter_mut().enumerate() {
-                let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
-                let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);
-                let w = match (first, second) {
-                    (Some(a), Some(b)) => [a, b],
-                    _ => vartime_slow_leaf_value(&st, k),
-                };
-                *o = node_output(&w, &cw.value, ctrl[k], negate);
+        let groups = self.conv.chunks(8).zip(self.ctrl.chunks(8));
+        for ((group, ctrl), outs) in groups.zip(out.chunks_mut(8)) {
+            convert_group(agg_id, public_share, keys, group, ctrl, &mut st, &mut block);
+            for (k, o) in outs.iter_mut().take(group.len()).enumerate() {
+                *o = block.get(k);
             }
         }
         for lane in st.iter_mut() {
@@ -799,11 +774,10 @@ impl LeafWalk {
     }
 
     /// [`Self::next_chunk`] into blocks of eight leaves (candidate `i` of the chunk is leaf
-    /// `i % 8` of `blocks[i / 8]`; lanes past the count hold junk): exactly
+    /// `i % 8` of `blocks[i / 8]`; lanes past the count hold values of no candidate): exactly
     /// `8 * blocks.len()` candidates but at the end, so that a walk read with one block count
-    /// keeps every chunk aligned to blocks of the whole level; `None`, consuming nothing,
-    /// where the CPU lacks AVX-512F. The layout [`crate::field::SketchSums255::add_blocks`]
-    /// reads without transposing.
+    /// keeps every chunk aligned to blocks of the whole level. The layout
+    /// [`crate::field::SketchSums255::add_blocks`] reads without transposing.
     pub fn next_blocks(
         &mut self,
         agg_id: u8,
@@ -811,29 +785,17 @@ impl LeafWalk {
         keys: &NodeKeys,
         tree: &PrefixTree,
         blocks: &mut [LeafBlock],
-    ) -> Option<usize> {
-        if !field512::leaf_blocks_available() {
-            return None;
-        }
+    ) -> usize {
         let n = self.extend_chunk(public_share, keys, tree, 8 * blocks.len(), true);
-        let cw = &public_share.leaf;
-        let negate = Choice::from(agg_id & 1);
         let mut st = [[0u64; 8]; 25];
-        for ((group, ctrl), block) in self.conv.chunks(8).zip(self.ctrl.chunks(8)).zip(blocks) {
-            let mut seeds = [0u128; 8];
-            seeds[..group.len()].copy_from_slice(group);
-            keys.leaf_convert_xof.hash_x8(&seeds, &mut st);
-            let bad = field512::leaf_block(&st, ctrl, &cw.value, agg_id & 1 == 1, block)?;
-            for k in (0..ctrl.len()).filter(|k| bad >> k & 1 == 1) {
-                // Rejected candidates: the draft reads on (rare).
-                let w = vartime_slow_leaf_value(&st, k);
-                block.set(k, &node_output(&w, &cw.value, ctrl[k], negate));
-            }
+        let groups = self.conv.chunks(8).zip(self.ctrl.chunks(8));
+        for ((group, ctrl), block) in groups.zip(blocks) {
+            convert_group(agg_id, public_share, keys, group, ctrl, &mut st, block);
         }
         for lane in st.iter_mut() {
             lane.zeroize();
         }
-        Some(n)
+        n
     }
 
     /// The first half of a chunk of at most `max` candidates: extends their parents and
@@ -896,6 +858,50 @@ impl LeafWalk {
         }
         self.next = end;
         end - start
+    }
+}
+
+/// Converts up to eight leaves (their corrected seeds `group` and control bits `ctrl`) into
+/// `block`: 16 bytes of next seed, unused at the leaves, then two `Field255`, eight per
+/// permutation; `y = w + t * cw_value`, negated for the helper. With AVX-512F the values are
+/// computed in registers ([`field512::leaf_block`]); otherwise, and for a candidate whose
+/// rejection sampling reads on, one leaf at a time.
+fn convert_group(
+    agg_id: u8,
+    public_share: &IdpfPublicShare,
+    keys: &NodeKeys,
+    group: &[u128],
+    ctrl: &[u8],
+    st: &mut crate::keccak::State8,
+    block: &mut LeafBlock,
+) {
+    let cw = &public_share.leaf;
+    let negate = Choice::from(agg_id & 1);
+    let mut seeds = [0u128; 8];
+    seeds[..group.len()].copy_from_slice(group);
+    keys.leaf_convert_xof.hash_x8(&seeds, st);
+    seeds.zeroize();
+    let rejected = match field512::leaf_block(st, ctrl, &cw.value, agg_id & 1 == 1, block) {
+        Some(bad) => bad,
+        None => {
+            let mut bad = 0u8;
+            for k in 0..ctrl.len() {
+                let first = Field255::from_random_limbs([st[2][k], st[3][k], st[4][k], st[5][k]]);
+                let second = Field255::from_random_limbs([st[6][k], st[7][k], st[8][k], st[9][k]]);
+                match (first, second) {
+                    (Some(a), Some(b)) => {
+                        block.set(k, &node_output(&[a, b], &cw.value, ctrl[k], negate))
+                    }
+                    _ => bad |= 1 << k,
+                }
+            }
+            bad
+        }
+    };
+    // Candidates rejected at the first attempts: the draft reads on (rare).
+    for k in (0..ctrl.len()).filter(|k| rejected >> k & 1 == 1) {
+        let w = vartime_slow_leaf_value(st, k);
+        block.set(k, &node_output(&w, &cw.value, ctrl[k], negate));
     }
 }
 
@@ -1122,15 +1128,14 @@ mod tests {
                         }
                         got.extend_from_slice(&chunk[..n]);
                     }
-                    // In blocks, where the CPU has AVX-512.
+                    // In blocks.
                     let mut blocked = Vec::new();
                     let started =
                         walk.start(agg_id, &public_share, key, keys, &tree, None, &mut scratch);
                     assert!(started.is_ok());
                     let mut blocks = vec![LeafBlock::default(); 5];
-                    while let Some(n) =
-                        walk.next_blocks(agg_id, &public_share, keys, &tree, &mut blocks)
-                    {
+                    loop {
+                        let n = walk.next_blocks(agg_id, &public_share, keys, &tree, &mut blocks);
                         if n == 0 {
                             break;
                         }
@@ -1143,9 +1148,7 @@ mod tests {
                             "leaf candidate {i}"
                         );
                     }
-                    if field512::leaf_blocks_available() {
-                        assert_eq!(blocked, got, "leaf values in blocks");
-                    }
+                    assert_eq!(blocked, got, "leaf values in blocks");
                 }
             }
         }

@@ -1,30 +1,30 @@
 //! Keccak-p[1600, 12], the permutation under TurboSHAKE128 (RFC 9861, section 2.2; FIPS 202,
-//! section 3.3 for the step mappings), on one state or on four states at once.
+//! section 3.3 for the step mappings), on one state or on four or eight states at once.
 //!
 //! The IDPF's leaf level and the verification randomness of Poplar1 cost, per report and
 //! aggregator, about two permutations per candidate prefix, each of them independent of the
-//! others. [`p1600_x4`] runs four of them side by side: the four states are stored
-//! lane-interleaved ([`State4`]: `s[i][k]` is lane `i` of state `k`), so that every step of the
-//! round function is one operation on a `[u64; 4]`: one 256-bit AVX2 instruction (three for a
-//! rotation; one with AVX-512VL, whose `vprolq` rotates and whose `vpternlogq` computes chi
-//! and the column parities three inputs at a time). The round function is written once
-//! generic over the lane type, instantiated for `u64` ([`p1600`]) and for `[u64; 4]`
-//! ([`p1600_x4_portable`], the fallback: SSE2 on x86-64, scalar elsewhere), and once more
-//! with AVX2 and with AVX-512VL intrinsics, chosen at run time. (LLVM does not
-//! vectorise the generic `[u64; 4]` version well under AVX2: its cost model turns the vector
-//! rotations back into scalar ones, about 11,000 instructions per 4-way permutation against
-//! about 2,700 with the intrinsics.)
+//! others. [`p1600_x4`] and [`p1600_x8`] run four or eight of them side by side: the states
+//! are stored lane-interleaved ([`State4`], [`State8`]: `s[i][k]` is lane `i` of state `k`),
+//! so that every step of the round function is one operation on all of them: one 256-bit
+//! AVX2 instruction (three for a rotation, two for chi), or one AVX-512 instruction on 256-
+//! or 512-bit registers (`vprolq` rotates, `vpternlogq` computes chi). The round function is
+//! written once generic over the lane type, instantiated for `u64` ([`p1600`]) and for
+//! `[u64; 4]` ([`p1600_x4_portable`], the fallback: SSE2 on x86-64, scalar elsewhere), and
+//! once more as a macro over vector registers (`simd_rounds!`) for the AVX2 and AVX-512
+//! paths, chosen at run time. (LLVM does not vectorise the generic `[u64; 4]` version well
+//! under AVX2: its cost model turns the vector rotations back into scalar ones, about 11,000
+//! instructions per 4-way permutation against about 2,700 with the intrinsics.)
 //!
 //! # Unsafe code
 //!
-//! One of the crate's two modules allowed `unsafe` (with [`crate::vaes`]; the workspace denies
-//! it elsewhere), for one reason: calling a function compiled with AVX2 or AVX-512 is `unsafe`
-//! because the compiler cannot know that the CPU has them. Each `unsafe` block runs only
-//! after `is_x86_feature_detected!` confirmed the features. Inside those functions the
-//! intrinsics are safe calls (register operations only: no pointers, loads, stores or
-//! transmutes).
+//! One of the crate's three modules allowed `unsafe` (with [`crate::vaes`] and
+//! [`crate::field512`]; the workspace denies it elsewhere), for one reason: calling a function
+//! compiled with AVX2 or AVX-512 is `unsafe` because the compiler cannot know that the CPU
+//! has them. Each `unsafe` block runs only after `is_x86_feature_detected!` confirmed the
+//! features. Inside those functions the intrinsics are safe calls (register operations only:
+//! no pointers, loads, stores or transmutes).
 //!
-//! The `keccak` crate's `p1600` is the reference: the tests below check both paths against it
+//! The `keccak` crate's `p1600` is the reference: the tests below check every path against it
 //! on random states, and the vectors of `XofTurboShake128` check the sponge built on them.
 #![allow(unsafe_code)]
 
@@ -353,30 +353,38 @@ macro_rules! simd_rounds {
     }};
 }
 
+/// Keccak-p[1600, 12] on `$states` (a `&mut State4`), one 256-bit register per lane of the
+/// four states (state 0 in the lowest element), with the caller's rotation and chi macros.
+#[cfg(target_arch = "x86_64")]
+macro_rules! permute_x4 {
+    ($states:expr, $rotl:ident, $chi:ident) => {{
+        use std::arch::x86_64::{
+            __m256i, _mm256_extract_epi64, _mm256_set_epi64x, _mm256_set1_epi64x, _mm256_xor_si256,
+        };
+        let states: &mut State4 = $states;
+        let mut a: [__m256i; 25] = core::array::from_fn(|i| {
+            let l = states[i].map(|w| w as i64);
+            _mm256_set_epi64x(l[3], l[2], l[1], l[0])
+        });
+        simd_rounds!(a, _mm256_xor_si256, $rotl, $chi, _mm256_set1_epi64x);
+        for (lane, v) in states.iter_mut().zip(a) {
+            *lane = [
+                _mm256_extract_epi64::<0>(v) as u64,
+                _mm256_extract_epi64::<1>(v) as u64,
+                _mm256_extract_epi64::<2>(v) as u64,
+                _mm256_extract_epi64::<3>(v) as u64,
+            ];
+        }
+    }};
+}
+
 /// Keccak-p[1600, 12] on four states with AVX2: the same round function as [`round`], one
 /// 256-bit register per lane of the four states. The intrinsics used are safe to call inside
 /// a function compiled with AVX2 (they take no pointers); only calling this function is not.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn p1600_x4_avx2(states: &mut State4) {
-    use std::arch::x86_64::{
-        __m256i, _mm256_extract_epi64, _mm256_set_epi64x, _mm256_set1_epi64x, _mm256_xor_si256,
-    };
-    // The lane-interleaved words of one lane are the four 64-bit elements of a register
-    // (state 0 in the lowest element).
-    let mut a: [__m256i; 25] = core::array::from_fn(|i| {
-        let l = states[i].map(|w| w as i64);
-        _mm256_set_epi64x(l[3], l[2], l[1], l[0])
-    });
-    simd_rounds!(a, _mm256_xor_si256, rol_avx2, chi_avx2, _mm256_set1_epi64x);
-    for (lane, v) in states.iter_mut().zip(a) {
-        *lane = [
-            _mm256_extract_epi64::<0>(v) as u64,
-            _mm256_extract_epi64::<1>(v) as u64,
-            _mm256_extract_epi64::<2>(v) as u64,
-            _mm256_extract_epi64::<3>(v) as u64,
-        ];
-    }
+    permute_x4!(states, rol_avx2, chi_avx2);
 }
 
 /// Keccak-p[1600, 12] on four states with AVX-512F and AVX-512VL on 256-bit registers: the
@@ -390,22 +398,7 @@ fn p1600_x4_avx2(states: &mut State4) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,avx512f,avx512vl")]
 fn p1600_x4_avx512(states: &mut State4) {
-    use std::arch::x86_64::{
-        __m256i, _mm256_extract_epi64, _mm256_set_epi64x, _mm256_set1_epi64x, _mm256_xor_si256,
-    };
-    let mut a: [__m256i; 25] = core::array::from_fn(|i| {
-        let l = states[i].map(|w| w as i64);
-        _mm256_set_epi64x(l[3], l[2], l[1], l[0])
-    });
-    simd_rounds!(a, _mm256_xor_si256, rol256, chi256, _mm256_set1_epi64x);
-    for (lane, v) in states.iter_mut().zip(a) {
-        *lane = [
-            _mm256_extract_epi64::<0>(v) as u64,
-            _mm256_extract_epi64::<1>(v) as u64,
-            _mm256_extract_epi64::<2>(v) as u64,
-            _mm256_extract_epi64::<3>(v) as u64,
-        ];
-    }
+    permute_x4!(states, rol256, chi256);
 }
 
 /// Keccak-p[1600, 12] on eight states with AVX-512F on 512-bit registers: the round of

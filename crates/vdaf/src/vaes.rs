@@ -19,10 +19,11 @@
 //!
 //! # Unsafe code
 //!
-//! Allowed in this module and in [`crate::keccak`] only, for two reasons: calling a function
-//! compiled for VAES and AVX-512F is `unsafe` (the compiler cannot know the CPU has them, so
-//! every call follows [`available`]), and the 512-bit loads and stores take raw pointers,
-//! each derived from a slice chunk of exactly the four `u128`s it reads or writes.
+//! Allowed in this module, [`crate::keccak`] and [`crate::field512`] only, for two reasons:
+//! calling a function compiled for VAES and AVX-512F is `unsafe` (the compiler cannot know
+//! the CPU has them, so every call follows [`available`]), and the 512-bit loads and stores
+//! take raw pointers, each derived from a slice chunk of exactly the `u128`s it reads or
+//! writes.
 #![allow(unsafe_code)]
 
 use zeroize::Zeroize;
@@ -104,6 +105,61 @@ macro_rules! sigma512 {
     }};
 }
 
+/// The fixed-key hash on every block of `$v` (a `&mut [__m512i; N]`, four blocks a
+/// register) with the broadcast round keys `$keys` (`[__m512i; 11]`): `N` independent AES
+/// pipelines. The final XOR with sigma is folded into the last round key (the last round
+/// ends with the key's XOR), off the chain of dependent rounds. AES-NI, VAES, AVX-512F.
+#[cfg(target_arch = "x86_64")]
+macro_rules! hash512 {
+    ($keys:expr, $v:expr) => {{
+        use std::arch::x86_64::{_mm512_aesenc_epi128, _mm512_aesenclast_epi128, _mm512_xor_si512};
+        let keys = &$keys;
+        let v = $v;
+        let s = v.map(|x| sigma512!(x));
+        let last = s.map(|s| _mm512_xor_si512(s, keys[10]));
+        for (x, s) in v.iter_mut().zip(s) {
+            *x = _mm512_xor_si512(s, keys[0]);
+        }
+        for k in &keys[1..10] {
+            for x in v.iter_mut() {
+                *x = _mm512_aesenc_epi128(*x, *k);
+            }
+        }
+        for (x, l) in v.iter_mut().zip(last) {
+            *x = _mm512_aesenclast_epi128(*x, l);
+        }
+    }};
+}
+
+/// Loads `$chunk` (a `&[u128; 4 N]`) into `N` registers, and stores `N` registers into a
+/// `&mut [u128; 4 N]`: `load512!(chunk, N)`, `store512!(chunk, registers, N)`. The array
+/// types carry the lengths the raw loads and stores rely on. AVX-512F.
+#[cfg(target_arch = "x86_64")]
+macro_rules! load512 {
+    ($chunk:expr, $n:literal) => {{
+        let chunk: &[u128; 4 * $n] = $chunk;
+        let p = chunk.as_ptr().cast::<i64>();
+        let v: [std::arch::x86_64::__m512i; $n] = core::array::from_fn(|i| {
+            // SAFETY: `chunk` is exactly `4 N` u128s, so register `i` reads the 64 bytes at
+            // `p + 8 i` (in i64 units) inside it; unaligned access is allowed.
+            unsafe { std::arch::x86_64::_mm512_loadu_epi64(p.add(8 * i)) }
+        });
+        v
+    }};
+}
+#[cfg(target_arch = "x86_64")]
+macro_rules! store512 {
+    ($chunk:expr, $v:expr, $n:literal) => {{
+        let chunk: &mut [u128; 4 * $n] = $chunk;
+        let v: [std::arch::x86_64::__m512i; $n] = $v;
+        let p = chunk.as_mut_ptr().cast::<i64>();
+        for (i, y) in v.into_iter().enumerate() {
+            // SAFETY: as for `load512!`: register `i` covers the 64 bytes at `p + 8 i`.
+            unsafe { std::arch::x86_64::_mm512_storeu_epi64(p.add(8 * i), y) };
+        }
+    }};
+}
+
 /// AES-128 key expansion (FIPS 197, section 5.2) with `aeskeygenassist`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "aes,sse4.1")]
@@ -143,52 +199,27 @@ fn expand(key: u128) -> [u128; 11] {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "aes,vaes,avx512f")]
 fn hash_vaes(rk: &[u128; 11], xs: &mut [u128]) {
-    use std::arch::x86_64::{
-        __m512i, _mm_set_epi64x, _mm512_aesenc_epi128, _mm512_aesenclast_epi128,
-        _mm512_broadcast_i32x4, _mm512_loadu_epi64, _mm512_storeu_epi64, _mm512_xor_si512,
-    };
+    use std::arch::x86_64::{__m512i, _mm_set_epi64x, _mm512_broadcast_i32x4};
     let keys: [__m512i; 11] =
         rk.map(|k| _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64)));
 
-    // The hash on the chunk's `N` registers (4 N blocks): `N` independent AES pipelines.
     macro_rules! run {
         ($n:literal, $chunk:expr) => {{
-            let chunk: &mut [u128] = $chunk;
-            debug_assert_eq!(chunk.len(), 4 * $n);
-            let p = chunk.as_mut_ptr().cast::<i64>();
-            let mut v: [__m512i; $n] = core::array::from_fn(|i| {
-                // SAFETY: `chunk` holds exactly `4 N` u128s, so register `i` reads the 64
-                // bytes at `p + 8 i` (in i64 units) inside it; unaligned access is allowed.
-                sigma512!(unsafe { _mm512_loadu_epi64(p.add(8 * i)) })
-            });
-            // The final XOR with sigma folded into the last round key (the last round ends
-            // with the key's XOR), off the chain of dependent rounds.
-            let last = v.map(|s| _mm512_xor_si512(s, keys[10]));
-            for x in v.iter_mut() {
-                *x = _mm512_xor_si512(*x, keys[0]);
-            }
-            for k in &keys[1..10] {
-                for x in v.iter_mut() {
-                    *x = _mm512_aesenc_epi128(*x, *k);
-                }
-            }
-            for (i, (x, l)) in v.into_iter().zip(last).enumerate() {
-                let y = _mm512_aesenclast_epi128(x, l);
-                // SAFETY: as for the loads above.
-                unsafe { _mm512_storeu_epi64(p.add(8 * i), y) };
-            }
+            let chunk: &mut [u128; 4 * $n] = $chunk;
+            let mut v = load512!(&*chunk, $n);
+            hash512!(keys, &mut v);
+            store512!(chunk, v, $n);
         }};
     }
 
-    let mut wide = xs.chunks_exact_mut(32);
-    for chunk in &mut wide {
+    let (wide, rest) = xs.as_chunks_mut::<32>();
+    for chunk in wide {
         run!(8, chunk);
     }
-    let mut four = wide.into_remainder().chunks_exact_mut(4);
-    for chunk in &mut four {
+    let (four, rest) = rest.as_chunks_mut::<4>();
+    for chunk in four {
         run!(1, chunk);
     }
-    let rest = four.into_remainder();
     if !rest.is_empty() {
         let mut buf = [0u128; 4];
         buf[..rest.len()].copy_from_slice(rest);
@@ -262,11 +293,9 @@ fn extend_convert_vaes(
     out_ctrl: &mut [u8],
 ) {
     use std::arch::x86_64::{
-        __m128i, __m512i, _mm_loadu_si128, _mm_set_epi64x, _mm512_aesenc_epi128,
-        _mm512_aesenclast_epi128, _mm512_andnot_si512, _mm512_broadcast_i32x4,
-        _mm512_castsi128_si512, _mm512_inserti32x4, _mm512_loadu_epi64, _mm512_mask_xor_epi64,
-        _mm512_maskz_mov_epi64, _mm512_set1_epi64, _mm512_storeu_epi64, _mm512_test_epi64_mask,
-        _mm512_xor_si512, _pdep_u32, _pext_u32,
+        __m128i, _mm_loadu_si128, _mm_set_epi64x, _mm512_andnot_si512, _mm512_broadcast_i32x4,
+        _mm512_castsi128_si512, _mm512_inserti32x4, _mm512_mask_xor_epi64, _mm512_maskz_mov_epi64,
+        _mm512_set1_epi64, _mm512_test_epi64_mask, _mm512_xor_si512, _pdep_u32, _pext_u32,
     };
     let broadcast = |k: u128| _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64));
     let ekeys = erk.map(broadcast);
@@ -278,27 +307,6 @@ fn extend_convert_vaes(
     // The correction word's control bits as masks over the blocks' even bits.
     let cw0 = 0x55 * (step.cw_ctrl[0] & 1);
     let cw1 = 0x55 * (step.cw_ctrl[1] & 1);
-    macro_rules! hash {
-        ($keys:expr, $v:expr) => {{
-            let keys = &$keys;
-            let v: &mut [__m512i; 4] = $v;
-            let s = v.map(|x| sigma512!(x));
-            // The final XOR with sigma folded into the last round key (the last round ends
-            // with the key's XOR), off the chain of dependent rounds.
-            let last = s.map(|s| _mm512_xor_si512(s, keys[10]));
-            for (x, s) in v.iter_mut().zip(s) {
-                *x = _mm512_xor_si512(s, keys[0]);
-            }
-            for k in &keys[1..10] {
-                for x in v.iter_mut() {
-                    *x = _mm512_aesenc_epi128(*x, *k);
-                }
-            }
-            for (x, l) in v.iter_mut().zip(last) {
-                *x = _mm512_aesenclast_epi128(*x, l);
-            }
-        }};
-    }
     // The extend inputs of children `4 r .. 4 r + 4` of a run of FUSED: their parents' seeds
     // (one 64-byte load where the four parents are consecutive, else four 16-byte loads)
     // with each child's bit XORed in; and the masks of their parents' control bits.
@@ -313,9 +321,7 @@ fn extend_convert_vaes(
             let (g, t_mask) = if p[1] == p[0] + 1 && p[2] == p[0] + 2 && p[3] == p[0] + 3 {
                 let run: &[u128; 4] = step.seeds[p[0]..p[0] + 4].try_into().unwrap_or(&[0; 4]);
                 let t = _pext_u32(four(&step.ctrl[p[0]..p[0] + 4]), 0x0101_0101);
-                // SAFETY: `run` is four u128s of the slice: the load reads exactly their 64
-                // bytes; unaligned access is allowed.
-                let g = unsafe { _mm512_loadu_epi64(run.as_ptr().cast::<i64>()) };
+                let [g] = load512!(run, 1);
                 (g, 3 * spread(t))
             } else {
                 let mut t_mask = 0u8;
@@ -353,7 +359,7 @@ fn extend_convert_vaes(
             for r in 0..4 {
                 (v[r], t_masks[r], bit_masks[r]) = gather!(parents, bits, r);
             }
-            hash!(ekeys, &mut v);
+            hash512!(ekeys, &mut v);
             for (r, y) in v.iter_mut().enumerate() {
                 // Control bits in the even mask bits: the extended child's, XOR the
                 // correction word's for the child's side where the parent's is set.
@@ -372,28 +378,20 @@ fn extend_convert_vaes(
                 let corr = _mm512_maskz_mov_epi64(t_masks[r], cw_seed);
                 *y = _mm512_xor_si512(_mm512_andnot_si512(one, *y), corr);
             }
-            hash!(ckeys, &mut v);
+            hash512!(ckeys, &mut v);
             v
         }};
     }
 
     let n = step.parents.len();
     let whole = n / FUSED * FUSED;
-    let parent_runs = step.parents[..whole].chunks_exact(FUSED);
-    let bit_runs = step.bits[..whole].chunks_exact(FUSED);
-    let outs = out_seeds[..whole]
-        .chunks_exact_mut(FUSED)
-        .zip(out_ctrl.chunks_exact_mut(FUSED));
-    for ((parents, bits), (seeds_out, ctrl_out)) in parent_runs.zip(bit_runs).zip(outs) {
-        let parents: &[u32; FUSED] = parents.try_into().unwrap_or(&[0; FUSED]);
-        let bits: &[u8; FUSED] = bits.try_into().unwrap_or(&[0; FUSED]);
-        let v = run!(parents, bits, ctrl_out);
-        let p = seeds_out.as_mut_ptr().cast::<i64>();
-        for (r, y) in v.into_iter().enumerate() {
-            // SAFETY: `seeds_out` holds exactly FUSED = 16 u128s, so register `r` covers the
-            // 64 bytes at `p + 8 r` (in i64 units) inside it; unaligned access is allowed.
-            unsafe { _mm512_storeu_epi64(p.add(8 * r), y) };
-        }
+    let (parent_runs, _) = step.parents.as_chunks::<FUSED>();
+    let (bit_runs, _) = step.bits.as_chunks::<FUSED>();
+    let (seed_runs, _) = out_seeds.as_chunks_mut::<FUSED>();
+    let (ctrl_runs, _) = out_ctrl.as_chunks_mut::<FUSED>();
+    let outs = seed_runs.iter_mut().zip(ctrl_runs.iter_mut());
+    for ((parents, bits), (seeds_out, ctrl_out)) in parent_runs.iter().zip(bit_runs).zip(outs) {
+        store512!(seeds_out, run!(parents, bits, ctrl_out), 4);
     }
     if whole < n {
         // The last children, padded with copies of the first (a valid parent index); the
@@ -403,13 +401,8 @@ fn extend_convert_vaes(
         let mut bits = [0u8; FUSED];
         parents[..rest].copy_from_slice(&step.parents[whole..]);
         bits[..rest].copy_from_slice(&step.bits[whole..]);
-        let v = run!(&parents, &bits, &mut out_ctrl[whole..]);
         let mut tmp = [0u128; FUSED];
-        let p = tmp.as_mut_ptr().cast::<i64>();
-        for (r, y) in v.into_iter().enumerate() {
-            // SAFETY: as above, into the 16 u128s of `tmp`.
-            unsafe { _mm512_storeu_epi64(p.add(8 * r), y) };
-        }
+        store512!(&mut tmp, run!(&parents, &bits, &mut out_ctrl[whole..]), 4);
         out_seeds[whole..].copy_from_slice(&tmp[..rest]);
         tmp.zeroize();
     }

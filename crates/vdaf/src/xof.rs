@@ -322,7 +322,7 @@ impl FixedKeyAes128 {
             return vaes::hash_u128s(keys, xs);
         }
         let mut blocks = [aes::Block::default(); HASH_CHUNK];
-        self.hash_u128s_with(xs, &mut blocks);
+        self.hash_u128s_portable(xs, &mut blocks);
         wipe_blocks(&mut blocks[..xs.len().min(HASH_CHUNK)]);
     }
 
@@ -734,6 +734,7 @@ impl Drop for StreamsX4 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use turboshake::digest::{ExtendableOutput, Update, XofReader};
 
     #[test]
     fn four_streams_in_lockstep_read_as_four_separate_streams() {
@@ -826,7 +827,6 @@ mod tests {
             eprintln!("no VAES and AVX-512F on this CPU: both calls ran the aes crate");
         }
     }
-    use turboshake::digest::{ExtendableOutput, Update, XofReader};
 
     #[test]
     fn sponge_matches_the_turboshake_crate_across_block_boundaries() {
