@@ -32,6 +32,7 @@
 
 use crate::field::{Field255, P255};
 use crate::keccak::State8;
+use zeroize::Zeroize;
 
 /// Limbs of the wide sums (640 bits: the sum of 2^16 products of 260 x 255 bits and more).
 pub const WIDE: usize = 10;
@@ -52,11 +53,17 @@ pub struct LeafBlock {
 
 impl LeafBlock {
     /// Leaf `k`'s value pair.
+    #[inline]
     pub fn get(&self, k: usize) -> [Field255; 2] {
-        [&self.y, &self.z].map(|l| Field255::from_reduced_limbs(core::array::from_fn(|j| l[j][k])))
+        let lane = |l: &[[u64; 8]; 4]| [l[0][k], l[1][k], l[2][k], l[3][k]];
+        [
+            Field255::from_reduced_limbs(lane(&self.y)),
+            Field255::from_reduced_limbs(lane(&self.z)),
+        ]
     }
 
     /// Sets leaf `k`'s value pair.
+    #[inline]
     pub fn set(&mut self, k: usize, v: &[Field255; 2]) {
         let (y, z) = (v[0].limbs(), v[1].limbs());
         for j in 0..4 {
@@ -66,6 +73,7 @@ impl LeafBlock {
     }
 
     /// Leaf `k`'s first value (the output share's).
+    #[inline]
     pub fn first(&self, k: usize) -> Field255 {
         Field255::from_reduced_limbs(core::array::from_fn(|j| self.y[j][k]))
     }
@@ -73,8 +81,8 @@ impl LeafBlock {
 
 impl Drop for LeafBlock {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.y);
-        zeroize::Zeroize::zeroize(&mut self.z);
+        self.y.zeroize();
+        self.z.zeroize();
     }
 }
 
@@ -231,13 +239,44 @@ pub fn add_first_values(acc: &mut [[u64; 8]; 4], block: &LeafBlock) {
         unsafe { add_avx512(acc, &block.y) };
         return;
     }
-    #[allow(clippy::needless_range_loop)] // `k` indexes the inner arrays of both blocks
-    for k in 0..8 {
-        let a = Field255::from_reduced_limbs(core::array::from_fn(|j| acc[j][k]));
-        for (j, l) in (a + block.first(k)).limbs().into_iter().enumerate() {
-            acc[j][k] = l;
+    add_lanes_portable(acc, &block.y);
+}
+
+/// [`add_first_values`] in 64-bit words, limb by limb across the eight lanes (the layout
+/// keeps each step a loop over lanes, which the compiler vectorises): the sum, the sum minus
+/// p, and per lane the one below p, chosen by mask.
+#[allow(clippy::needless_range_loop)] // `j` and `k` index the limbs and lanes of three arrays
+fn add_lanes_portable(acc: &mut [[u64; 8]; 4], y: &[[u64; 8]; 4]) {
+    let mut sum = [[0u64; 8]; 4];
+    let mut carry = [0u64; 8];
+    for j in 0..4 {
+        for k in 0..8 {
+            let (s, c1) = acc[j][k].overflowing_add(y[j][k]);
+            let (s, c2) = s.overflowing_add(carry[k]);
+            sum[j][k] = s;
+            carry[k] = u64::from(c1 | c2);
         }
     }
+    // Both addends are below p < 2^255, so the sum has no carry out of 256 bits and at most
+    // one p to remove: where subtracting p borrows, the sum was already below p.
+    let mut diff = [[0u64; 8]; 4];
+    let mut borrow = [0u64; 8];
+    for j in 0..4 {
+        for k in 0..8 {
+            let (d, b1) = sum[j][k].overflowing_sub(P255[j]);
+            let (d, b2) = d.overflowing_sub(borrow[k]);
+            diff[j][k] = d;
+            borrow[k] = u64::from(b1 | b2);
+        }
+    }
+    for j in 0..4 {
+        for k in 0..8 {
+            let keep = borrow[k].wrapping_neg();
+            acc[j][k] = (sum[j][k] & keep) | (diff[j][k] & !keep);
+        }
+    }
+    sum.zeroize();
+    diff.zeroize();
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -555,6 +594,30 @@ mod tests {
             let mut schoolbook = SketchSums255::default();
             schoolbook.add_chunk_schoolbook(&values, &rs);
             assert_eq!(schoolbook.finish(), want, "{n} candidates, schoolbook");
+        }
+    }
+
+    #[test]
+    fn output_share_sums_agree_with_field_addition_on_both_paths() {
+        let mut rng = StdRng::seed_from_u64(0xadd);
+        for _ in 0..200 {
+            let a: [Field255; 8] = core::array::from_fn(|_| random_elem(&mut rng));
+            let b: [Field255; 8] = core::array::from_fn(|_| random_elem(&mut rng));
+            let mut block = LeafBlock::default();
+            for (k, y) in b.iter().enumerate() {
+                block.set(k, &[*y, Field255::ZERO]);
+            }
+            let lanes = |v: &[Field255; 8]| -> [[u64; 8]; 4] {
+                core::array::from_fn(|j| core::array::from_fn(|k| v[k].limbs()[j]))
+            };
+            let want = lanes(&core::array::from_fn(|k| a[k] + b[k]));
+            // Dispatched (AVX-512F where the CPU has it) and the portable lanes.
+            let mut acc = lanes(&a);
+            add_first_values(&mut acc, &block);
+            assert_eq!(acc, want, "dispatched");
+            let mut acc = lanes(&a);
+            add_lanes_portable(&mut acc, &block.y);
+            assert_eq!(acc, want, "portable");
         }
     }
 }

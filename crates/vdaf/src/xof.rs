@@ -337,6 +337,7 @@ impl FixedKeyAes128 {
     }
 
     /// [`Self::hash_u128s_with`] through the `aes` crate (AES-NI, or its software AES).
+    #[inline(always)]
     fn hash_u128s_portable(&self, xs: &mut [u128], blocks: &mut [aes::Block; HASH_CHUNK]) {
         for chunk in xs.chunks_mut(HASH_CHUNK) {
             let blocks = &mut blocks[..chunk.len()];
