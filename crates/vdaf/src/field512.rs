@@ -21,7 +21,8 @@
 //!
 //! The first two report `false` / `None` where the CPU lacks the extension, and the callers
 //! ([`crate::idpf::LeafWalk`], [`crate::field::SketchSums255`]) then use 64-bit scalar code;
-//! the tests below check each against it.
+//! the third falls back to 64-bit words itself, limb by limb across the lanes. The tests
+//! below check each path against the scalar field arithmetic.
 //!
 //! # Unsafe code
 //!

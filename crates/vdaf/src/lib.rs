@@ -29,7 +29,7 @@
 //! |---|---|---|---|
 //! | Keccak, several states | `[u64; 4]` lanes | four-way ([`keccak::p1600_x4`]) | four- and eight-way with `vprolq` / `vpternlogq` ([`keccak::p1600_x8`]) |
 //! | fixed-key AES hash | `aes` crate (AES-NI or software) | same | VAES, 32 blocks in flight ([`vaes::hash_u128s`]); an inner depth's extend, correction and convert in one pass ([`vaes::extend_convert`]) |
-//! | leaf values, sketch | 64-bit limbs | same | AVX-512F leaf values in blocks of eight, IFMA sketch sums in radix 2^52 ([`field512`]) |
+//! | leaf values, sketch, output shares | 64-bit limbs, in the same blocks of eight ([`field512::LeafBlock`]) | same | AVX-512F leaf values and output-share sums eight leaves at a time, IFMA sketch sums in radix 2^52 ([`field512`]) |
 //!
 //! Unsafe code is denied in the workspace except in these three modules, for the calls into
 //! functions compiled for a CPU feature and for the 512-bit loads and stores; each module
