@@ -90,7 +90,7 @@ async fn happy_path_counts_equal_plaintext_in_registry_and_open_mode() {
         let cluster =
             Cluster::prepare(&test_dir(&format!("happy-{mode:?}")), exe(), &spec).unwrap();
         let _procs = Procs::start_all(&cluster);
-        let window = current_window(&cluster);
+        let window = window_open_for(&cluster, 6);
         let mut client = upload_client(&cluster).await;
         let all = codes
             .iter()
@@ -170,7 +170,7 @@ async fn alerts_of_a_city_hour_equal_the_ground_truth_in_both_modes() {
             .collect();
         let cluster = Cluster::prepare(&test_dir(&format!("city-{mode:?}")), exe(), &spec).unwrap();
         let _procs = Procs::start_all(&cluster);
-        let window = current_window(&cluster);
+        let window = window_open_for(&cluster, 10);
         upload(&cluster, reports_for(&cluster, &reports, window)).await;
         wait_sealed(&cluster, window).await;
 
@@ -199,7 +199,8 @@ async fn kill_nine_of_leader_and_helper_loses_and_doubles_nothing() {
     )
     .unwrap();
     let mut procs = Procs::start_all(&cluster);
-    let window = current_window(&cluster);
+    // Room for the leader's kill and restart before the window seals.
+    let window = window_open_for(&cluster, 12);
 
     // Upload; kill -9 the leader halfway, restart it, and retry what was not acknowledged.
     let reports: Vec<_> = codes
@@ -282,7 +283,7 @@ async fn alert_stream_resumes_after_its_cursor() {
     let cluster =
         Cluster::prepare(&test_dir("stream"), exe(), &spec(3, vec![21, 22], 100)).unwrap();
     let _procs = Procs::start_all(&cluster);
-    let window = current_window(&cluster);
+    let window = window_open_for(&cluster, 5);
     let mut client = upload_client(&cluster).await;
     for v in [21, 21, 21, 22, 22, 22, 22] {
         client
@@ -354,8 +355,11 @@ async fn aggregators_refuse_releases_over_their_own_budget() {
     let _procs = Procs::start_all(&cluster);
 
     // Reports in two windows of the same day (the next one accepts uploads within the clock
-    // skew allowance).
-    let first = current_window(&cluster);
+    // skew allowance): not the day's last window, whose next belongs to another day.
+    let mut first = window_open_for(&cluster, 8);
+    if (first + 1).is_multiple_of(u64::from(spec.privacy.windows_per_day)) {
+        first += 1;
+    }
     let reports = [first, first + 1]
         .into_iter()
         .flat_map(|w| reports_for(&cluster, &[31, 31, 32, 33], w))

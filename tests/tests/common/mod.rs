@@ -209,6 +209,20 @@ pub async fn window_with_margin(cluster: &Cluster, margin: u64) -> u64 {
     current_window(cluster)
 }
 
+/// The first window, from the current one on, that takes uploads for at least `open_for`
+/// more seconds: for the tests with windows of a few seconds, whose uploads can take several
+/// of them on a loaded machine. A later window is open already: the leader takes uploads for
+/// windows that start within the clock-skew allowance (`CLOCK_SKEW_SECONDS`, 60 s), so
+/// `open_for` plus a window must stay below it.
+pub fn window_open_for(cluster: &Cluster, open_for: u64) -> u64 {
+    let now = hotspot_server::now_unix();
+    let mut window = current_window(cluster);
+    while cluster.task.seal_time(window) < now + open_for {
+        window += 1;
+    }
+    window
+}
+
 /// Sleeps until `window` can be collected.
 pub async fn wait_sealed(cluster: &Cluster, window: u64) {
     let at = cluster.task.seal_time(window) + hotspot_server::leader::SEAL_SETTLE_SECONDS;
