@@ -213,7 +213,8 @@ pub async fn window_with_margin(cluster: &Cluster, margin: u64) -> u64 {
 /// more seconds: for the tests with windows of a few seconds, whose uploads can take several
 /// of them on a loaded machine. A later window is open already: the leader takes uploads for
 /// windows that start within the clock-skew allowance (`CLOCK_SKEW_SECONDS`, 60 s), so
-/// `open_for` plus a window must stay below it.
+/// `open_for` plus a window must stay below it. Unlike [`window_with_margin`] it does not
+/// wait, and the window it returns need not be the current one.
 pub fn window_open_for(cluster: &Cluster, open_for: u64) -> u64 {
     let now = hotspot_server::now_unix();
     let mut window = current_window(cluster);
